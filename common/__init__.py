@@ -1,0 +1,1 @@
+"""Pieces every service shares: connection settings and structured logging."""

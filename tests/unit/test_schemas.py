@@ -1,0 +1,91 @@
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from schemas import ClassificationResult, DeadLetterReason, IncomingPost
+from schemas.decode import Rejection, decode_post
+from schemas.export_json import JSON_DIR, MODELS, render
+
+
+def post_bytes(**fields: object) -> bytes:
+    import json
+
+    return json.dumps({"post_id": "p-1", "text": "what a lovely day", **fields}).encode()
+
+
+def test_valid_post_decodes_with_all_optional_fields() -> None:
+    post = decode_post(
+        post_bytes(
+            author="alice",
+            source="twitter",
+            lang="en",
+            created_at="2026-11-22T10:00:00+00:00",
+            metadata={"retweets": 3, "verified": True},
+        )
+    )
+    assert isinstance(post, IncomingPost)
+    assert post.created_at == datetime(2026, 11, 22, 10, tzinfo=UTC)
+    assert post.metadata == {"retweets": 3, "verified": True}
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason", "field"),
+    [
+        (b'{"text": "hello"}', DeadLetterReason.SCHEMA_VIOLATION, "post_id"),
+        (post_bytes(text=""), DeadLetterReason.EMPTY_TEXT, "text"),
+        (post_bytes(text="   \n"), DeadLetterReason.EMPTY_TEXT, "text"),
+        (post_bytes(text="x" * 5001), DeadLetterReason.TEXT_TOO_LONG, "text"),
+        (post_bytes(text=42), DeadLetterReason.SCHEMA_VIOLATION, "text"),
+        (post_bytes(post_id="has space"), DeadLetterReason.SCHEMA_VIOLATION, "post_id"),
+        (post_bytes(post_id=7), DeadLetterReason.SCHEMA_VIOLATION, "post_id"),
+        (
+            post_bytes(created_at="2026-11-22T10:00:00"),
+            DeadLetterReason.SCHEMA_VIOLATION,
+            "created_at",
+        ),
+        (post_bytes(surprise=1), DeadLetterReason.SCHEMA_VIOLATION, "surprise"),
+        (b"\xff\xfe\x00binary", DeadLetterReason.INVALID_UTF8, "UTF-8"),
+        (b'{"post_id": "p", "text": "caf\xe9"}', DeadLetterReason.INVALID_UTF8, "UTF-8"),
+        (b"{not json", DeadLetterReason.MALFORMED_JSON, "JSON"),
+        (b"", DeadLetterReason.MALFORMED_JSON, "empty"),
+        (None, DeadLetterReason.MALFORMED_JSON, "empty"),
+        (b"[1, 2]", DeadLetterReason.SCHEMA_VIOLATION, "object"),
+        (b'{"a": "' + b"x" * 70_000 + b'"}', DeadLetterReason.TOO_LARGE, "limit"),
+    ],
+)
+def test_bad_input_is_rejected_with_a_reason_naming_the_field(
+    raw: bytes | None, reason: DeadLetterReason, field: str
+) -> None:
+    rejection = decode_post(raw)
+    assert isinstance(rejection, Rejection)
+    assert rejection.reason is reason
+    assert field in rejection.detail
+
+
+def test_models_are_frozen() -> None:
+    post = IncomingPost(post_id="p-1", text="hi")
+    with pytest.raises(ValidationError):
+        post.text = "changed"  # type: ignore[misc]
+
+
+def test_result_probabilities_are_bounded() -> None:
+    fields = dict(
+        post_id="p-1",
+        label="positive",
+        confidence=0.9,
+        model_version="v1",
+        processed_at=datetime.now(UTC),
+        cached=False,
+    )
+    ClassificationResult(positive_probability=0.9, **fields)
+    with pytest.raises(ValidationError, match="positive_probability"):
+        ClassificationResult(positive_probability=1.5, **fields)
+    with pytest.raises(ValidationError, match="label"):
+        ClassificationResult(**{**fields, "label": "angry"}, positive_probability=0.5)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_checked_in_json_schema_matches_the_model(name: str) -> None:
+    checked_in = (JSON_DIR / f"{name}.schema.json").read_text()
+    assert checked_in == render(MODELS[name]), "run `python -m schemas json` and commit the result"
