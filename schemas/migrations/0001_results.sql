@@ -12,6 +12,7 @@ CREATE TABLE IF NOT EXISTS results (
     lang                 text,
     metadata             jsonb       NOT NULL DEFAULT '{}'::jsonb,
     created_at           timestamptz,                        -- when the post was written
+    produced_at          timestamptz,                        -- Kafka timestamp of the message
     processed_at         timestamptz NOT NULL,               -- when the consumer classified it
     stored_at            timestamptz NOT NULL DEFAULT now(), -- when the row was committed
     kafka_topic          text,
@@ -25,3 +26,4 @@ CREATE INDEX IF NOT EXISTS results_label_processed_at_idx ON results (label, pro
 CREATE INDEX IF NOT EXISTS results_source_processed_at_idx ON results (source, processed_at DESC);
 CREATE INDEX IF NOT EXISTS results_author_processed_at_idx ON results (author, processed_at DESC);
 CREATE INDEX IF NOT EXISTS results_created_at_idx ON results (created_at);
+CREATE INDEX IF NOT EXISTS results_stored_at_idx ON results (stored_at DESC);

@@ -1,0 +1,1 @@
+"""The streaming sentiment service: Kafka in, onnxruntime batches, Redis cache, PostgreSQL out."""

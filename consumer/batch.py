@@ -1,0 +1,182 @@
+"""The pure core of a micro-batch: plain data in, plain data out, no I/O.
+
+decode → split good from bad → clean → de-duplicate texts → (cache and model, elsewhere) →
+rows for the database → offsets to commit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from inference import Prediction
+from schemas.decode import Rejection, decode_post
+from schemas.messages import DeadLetterReason, IncomingPost
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The parts of a Kafka record the service uses."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+
+    @property
+    def where(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    envelope: Envelope
+    post: IncomingPost
+    cleaned_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    envelope: Envelope
+    reason: DeadLetterReason
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    prediction: Prediction
+    cached: bool
+
+
+def split_batch(
+    envelopes: Iterable[Envelope], clean: Callable[[str], str]
+) -> tuple[list[Accepted], list[DeadLetter]]:
+    accepted: list[Accepted] = []
+    rejected: list[DeadLetter] = []
+    for envelope in envelopes:
+        outcome = decode_post(envelope.value)
+        if isinstance(outcome, Rejection):
+            rejected.append(DeadLetter(envelope, outcome.reason, outcome.detail))
+        else:
+            accepted.append(Accepted(envelope, outcome, clean(outcome.text)))
+    return accepted, rejected
+
+
+def first_per_post_id(accepted: Sequence[Accepted]) -> list[Accepted]:
+    """A post id seen twice in one batch is stored once, as the first one (like the table)."""
+    seen: set[str] = set()
+    unique = []
+    for item in accepted:
+        if item.post.post_id not in seen:
+            seen.add(item.post.post_id)
+            unique.append(item)
+    return unique
+
+
+def unique_texts(accepted: Sequence[Accepted]) -> list[str]:
+    return list(dict.fromkeys(item.cleaned_text for item in accepted))
+
+
+def result_row(
+    item: Accepted, verdict: Verdict, model_version: str, processed_at: datetime
+) -> dict[str, object]:
+    post, envelope, prediction = item.post, item.envelope, verdict.prediction
+    return {
+        "post_id": post.post_id,
+        "text": post.text,
+        "label": prediction.label,
+        "positive_probability": prediction.positive_probability,
+        "confidence": prediction.confidence,
+        "model_version": model_version,
+        "cached": verdict.cached,
+        "author": post.author,
+        "source": post.source,
+        "lang": post.lang,
+        "metadata": json.dumps(post.metadata),
+        "created_at": post.created_at,
+        "produced_at": datetime.fromtimestamp(envelope.timestamp_ms / 1000, UTC),
+        "processed_at": processed_at,
+        "kafka_topic": envelope.topic,
+        "kafka_partition": envelope.partition,
+        "kafka_offset": envelope.offset,
+    }
+
+
+RESULT_COLUMNS: tuple[str, ...] = (
+    "post_id", "text", "label", "positive_probability", "confidence", "model_version", "cached",
+    "author", "source", "lang", "metadata", "created_at", "produced_at", "processed_at",
+    "kafka_topic", "kafka_partition", "kafka_offset",
+)  # fmt: skip
+
+
+def result_rows(
+    accepted: Sequence[Accepted],
+    verdicts: dict[str, Verdict],
+    model_version: str,
+    processed_at: datetime,
+) -> list[tuple[object, ...]]:
+    """One tuple per post, in RESULT_COLUMNS order."""
+    rows = []
+    for item in accepted:
+        row = result_row(item, verdicts[item.cleaned_text], model_version, processed_at)
+        rows.append(tuple(row[column] for column in RESULT_COLUMNS))
+    return rows
+
+
+DEAD_LETTER_COLUMNS = (
+    "source_topic",
+    "source_partition",
+    "source_offset",
+    "reason",
+    "detail",
+    "original_value",
+    "original_size",
+    "failed_at",
+)
+STORED_VALUE_BYTES = 4096
+
+
+def dead_letter_rows(
+    letters: Sequence[DeadLetter], failed_at: datetime
+) -> list[tuple[object, ...]]:
+    rows = []
+    for letter in letters:
+        envelope, value = letter.envelope, letter.envelope.value or b""
+        rows.append(
+            (
+                envelope.topic,
+                envelope.partition,
+                envelope.offset,
+                letter.reason.value,
+                letter.detail,
+                value[:STORED_VALUE_BYTES],
+                len(value),
+                failed_at,
+            )
+        )
+    return rows
+
+
+def next_offsets(envelopes: Iterable[Envelope]) -> dict[tuple[str, int], int]:
+    """For each partition, the offset to commit: one past the last record handled."""
+    offsets: dict[tuple[str, int], int] = {}
+    for envelope in envelopes:
+        key = (envelope.topic, envelope.partition)
+        offsets[key] = max(offsets.get(key, 0), envelope.offset + 1)
+    return offsets
+
+
+def dead_letter_headers(letter: DeadLetter, failed_at: datetime) -> list[tuple[str, bytes]]:
+    envelope = letter.envelope
+    return [
+        ("dlq.reason", letter.reason.value.encode()),
+        ("dlq.detail", letter.detail.encode()),
+        ("dlq.source_topic", envelope.topic.encode()),
+        ("dlq.source_partition", str(envelope.partition).encode()),
+        ("dlq.source_offset", str(envelope.offset).encode()),
+        ("dlq.failed_at", failed_at.isoformat().encode()),
+    ]

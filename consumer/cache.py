@@ -1,0 +1,107 @@
+"""The Redis cache of predictions.
+
+Keys are derived from the model version and the *cleaned* text, so a new model never serves
+an old model's answer and reposts that clean to the same text share one entry. Redis being
+down never stops classification: errors are counted and the cache is skipped for a while.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+
+import redis
+
+from consumer.metrics import Metrics
+from inference import Prediction
+
+logger = logging.getLogger(__name__)
+
+
+def cache_key(model_version: str, cleaned_text: str) -> str:
+    digest = hashlib.blake2b(cleaned_text.encode(), digest_size=16).hexdigest()
+    return f"sentiment:{model_version}:{digest}"
+
+
+def encode_prediction(prediction: Prediction) -> str:
+    return f"{prediction.label}|{prediction.positive_probability:.6f}|{prediction.confidence:.6f}"
+
+
+def decode_prediction(value: bytes | str) -> Prediction | None:
+    """The cached prediction, or None for an entry this code cannot read."""
+    text = value.decode() if isinstance(value, bytes) else value
+    try:
+        label, positive, confidence = text.split("|")
+        return Prediction(
+            label=label, positive_probability=float(positive), confidence=float(confidence)
+        )
+    except ValueError:
+        return None
+
+
+class PredictionCache:
+    def __init__(
+        self,
+        client: redis.Redis | None,
+        model_version: str,
+        ttl_seconds: int,
+        metrics: Metrics,
+        retry_after_seconds: float = 5.0,
+    ) -> None:
+        self._client = client
+        self._version = model_version
+        self._ttl = ttl_seconds
+        self._metrics = metrics
+        self._retry_after = retry_after_seconds
+        self._skip_until = 0.0
+
+    @property
+    def available(self) -> bool:
+        return self._client is not None and time.monotonic() >= self._skip_until
+
+    def get_many(self, cleaned_texts: Sequence[str]) -> list[Prediction | None]:
+        """One round trip; a miss (or an unusable cache) is None."""
+        if not cleaned_texts or not self.available:
+            return [None] * len(cleaned_texts)
+        keys = [cache_key(self._version, text) for text in cleaned_texts]
+        try:
+            values = self._client.mget(keys)  # type: ignore[union-attr]
+        except redis.RedisError as error:
+            self._failed("lookup", error)
+            return [None] * len(cleaned_texts)
+        return [decode_prediction(value) if value is not None else None for value in values]
+
+    def put_many(self, entries: Sequence[tuple[str, Prediction]]) -> None:
+        if not entries or not self.available:
+            return
+        try:
+            pipeline = self._client.pipeline(transaction=False)  # type: ignore[union-attr]
+            for cleaned_text, prediction in entries:
+                pipeline.set(
+                    cache_key(self._version, cleaned_text),
+                    encode_prediction(prediction),
+                    ex=self._ttl,
+                )
+            pipeline.execute()
+        except redis.RedisError as error:
+            self._failed("write", error)
+
+    def ping(self) -> bool:
+        if self._client is None:
+            return False
+        try:
+            return bool(self._client.ping())
+        except redis.RedisError:
+            return False
+
+    def _failed(self, operation: str, error: Exception) -> None:
+        self._metrics.cache_errors.inc()
+        self._skip_until = time.monotonic() + self._retry_after
+        logger.warning(
+            "redis %s failed, going on without cache for %.0fs: %s",
+            operation,
+            self._retry_after,
+            error,
+        )

@@ -1,0 +1,49 @@
+"""Cache first, model for the misses: shared by the stream loop and POST /predict."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from consumer.batch import Verdict
+from consumer.cache import PredictionCache
+from consumer.metrics import Metrics
+from inference import SentimentModel
+
+
+class CachedClassifier:
+    def __init__(self, model: SentimentModel, cache: PredictionCache, metrics: Metrics) -> None:
+        self.model = model
+        self.cache = cache
+        self._metrics = metrics
+
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+    def classify(self, cleaned_texts: Sequence[str]) -> dict[str, Verdict]:
+        """Verdicts for distinct cleaned texts: one cache round trip, one model call."""
+        stage = self._metrics.stage_duration
+        started = time.perf_counter()
+        cached = self.cache.get_many(cleaned_texts)
+        looked_up = time.perf_counter()
+        stage.labels("cache_lookup").observe(looked_up - started)
+
+        verdicts = {
+            text: Verdict(hit, cached=True)
+            for text, hit in zip(cleaned_texts, cached, strict=True)
+            if hit is not None
+        }
+        misses = [text for text, hit in zip(cleaned_texts, cached, strict=True) if hit is None]
+        self._metrics.cache_requests.labels("hit").inc(len(verdicts))
+        self._metrics.cache_requests.labels("miss").inc(len(misses))
+        if misses:
+            predictions = self.model.predict_cleaned(misses)
+            inferred = time.perf_counter()
+            stage.labels("inference").observe(inferred - looked_up)
+            self._metrics.model_inferences.inc(len(misses))
+            self.cache.put_many(list(zip(misses, predictions, strict=True)))
+            stage.labels("cache_write").observe(time.perf_counter() - inferred)
+            for text, prediction in zip(misses, predictions, strict=True):
+                verdicts[text] = Verdict(prediction, cached=False)
+        return verdicts

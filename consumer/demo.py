@@ -1,0 +1,177 @@
+"""The main job on the embedded stack: stack → consumers → replay → summary.
+
+Everything runs on this machine: a Kafka-compatible broker, Redis and PostgreSQL from PyPI
+wheels (see `devstack`), N consumer processes, and the replay producer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg2
+
+from consumer.processes import ConsumerProcess, service_env
+from producer.pacing import Pacer
+from producer.publisher import looped, make_producer, replay
+from producer.settings import ProducerSettings
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DATA = Path("../shared/data/sentiment140/part-001.csv.gz")
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help=f"data set to replay (default {DEFAULT_DATA})",
+    )
+    parser.add_argument("--limit", type=int, default=20_000, help="posts to replay (20,000)")
+    parser.add_argument("--consumers", type=int, default=2, help="consumer processes (2)")
+    parser.add_argument("--rate", type=float, help="posts/s (default: as fast as possible)")
+    parser.add_argument("--first-http-port", type=int, default=8000)
+    parser.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="leave the stack and consumers up after the summary (Ctrl-C stops)",
+    )
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from devstack import EmbeddedStack, StackConfig
+
+    if not args.data.exists():
+        raise SystemExit(f"no data at {args.data}: give a label,text CSV with --data")
+    config = StackConfig()
+    with ExitStack() as cleanup:
+        stack = EmbeddedStack(config)
+        endpoints = stack.start()
+        if args.stop_stack:
+            cleanup.callback(stack.stop)
+        print(
+            f"stack up: kafka {endpoints.kafka_bootstrap}, redis {endpoints.redis_url}, "
+            f"postgres {endpoints.redacted()['postgres']}"
+        )
+        env = service_env(
+            endpoints.kafka_bootstrap,
+            endpoints.redis_url,
+            endpoints.postgres_dsn,
+            posts_topic=config.posts_topic,
+            dead_letter_topic=config.dead_letter_topic,
+            group_id="demo",
+            log_format="text",
+        )
+        consumers = [
+            ConsumerProcess(
+                env, args.first_http_port + i, config.state_dir / "logs" / f"consumer-{i}.log"
+            )
+            for i in range(args.consumers)
+        ]
+        for consumer in consumers:
+            consumer.start()
+            cleanup.callback(consumer.stop)
+        for consumer in consumers:
+            consumer.wait_ready()
+        print(
+            f"{len(consumers)} consumers ready: " + ", ".join(f"{c.url}/metrics" for c in consumers)
+        )
+
+        started = datetime.now(UTC)
+        settings = ProducerSettings(
+            kafka_bootstrap_servers=endpoints.kafka_bootstrap, posts_topic=config.posts_topic
+        )
+        producer = make_producer(settings)
+        report = replay(
+            producer,
+            config.posts_topic,
+            looped(args.data, "auto", loop=True),
+            source="demo",
+            limit=args.limit,
+            pacer=Pacer(args.rate),
+        )
+        producer.close()
+        print(
+            f"replayed {report.delivered:,} posts at {report.rate:,.0f} posts/s "
+            f"({report.failed} failed)"
+        )
+        wait_until_handled(consumers, report.delivered)
+        print(summary(endpoints.postgres_dsn, consumers, started))
+        if args.keep_running:
+            print("stack and consumers keep running; Ctrl-C to stop")
+            _sleep_forever()
+    return 0 if report.failed == 0 else 1
+
+
+def handled(consumer: ConsumerProcess) -> float:
+    values = consumer.metrics()
+    dead = sum(v for k, v in values.items() if k.startswith("sentiment_dead_letters_total{"))
+    return (
+        values.get("sentiment_results_stored_total", 0)
+        + values.get("sentiment_duplicate_posts_total", 0)
+        + dead
+    )
+
+
+def wait_until_handled(
+    consumers: list[ConsumerProcess], expected: int, timeout: float = 600
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = sum(handled(consumer) for consumer in consumers)
+        if done >= expected:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"only {done:,.0f} of {expected:,} posts stored after {timeout}s")
+
+
+SUMMARY_SQL = """
+SELECT count(*),
+       extract(epoch FROM max(stored_at) - min(produced_at)),
+       percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (
+           ORDER BY extract(epoch FROM stored_at - produced_at)),
+       count(*) FILTER (WHERE label = 'negative'),
+       count(*) FILTER (WHERE label = 'neutral'),
+       count(*) FILTER (WHERE label = 'positive')
+FROM results WHERE produced_at >= %s
+"""
+
+
+def summary(dsn: str, consumers: list[ConsumerProcess], since: datetime) -> str:
+    with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
+        cursor.execute(SUMMARY_SQL, (since,))
+        rows, seconds, percentiles, negative, neutral, positive = cursor.fetchone()
+    hits = misses = 0.0
+    for consumer in consumers:
+        values = consumer.metrics()
+        hits += values.get("sentiment_cache_requests_total{result=hit}", 0)
+        misses += values.get("sentiment_cache_requests_total{result=miss}", 0)
+    p50, p95, p99 = (value * 1000 for value in percentiles) if percentiles else (0, 0, 0)
+    rate = rows / seconds if seconds else 0.0
+    hit_rate = hits / (hits + misses) if hits + misses else 0.0
+    return "\n".join(
+        [
+            "",
+            f"stored {rows:,} new rows, {rate:,.0f} posts/s from first produce to last commit",
+            f"produce-to-stored latency: p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms",
+            f"cache hit rate {hit_rate:.1%} (distinct texts per batch)",
+            f"labels: negative {negative:,}, neutral {neutral:,}, positive {positive:,}",
+            "results are in the `results` table; try:",
+            "  .venv/bin/python -m consumer results recent",
+            "  .venv/bin/python -m consumer results counts --minutes 60",
+            "  .venv/bin/python -m consumer results negative",
+        ]
+    )
+
+
+def _sleep_forever() -> None:
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,369 @@
+"""The stream loop: poll → validate → batch → cache → model → store → commit.
+
+Offsets are committed only after the batch's dead letters were delivered and its rows
+committed to PostgreSQL, so a crash at any point re-delivers rather than loses; the table's
+primary key makes re-delivery harmless. While the database is unavailable the partitions are
+paused (the consumer keeps polling, so it stays in the group) and the batch is retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from consumer.batch import (
+    Accepted,
+    DeadLetter,
+    Envelope,
+    Verdict,
+    dead_letter_headers,
+    dead_letter_rows,
+    first_per_post_id,
+    next_offsets,
+    result_rows,
+    split_batch,
+    unique_texts,
+)
+from consumer.classify import CachedClassifier
+from consumer.metrics import Metrics
+from consumer.settings import ConsumerSettings
+from consumer.store import ResultStore, StoreUnavailable
+from schemas.messages import ClassificationResult
+from textclean import CleaningConfig, clean_text
+
+logger = logging.getLogger(__name__)
+
+POLL_TIMEOUT_MS = 200
+
+
+@dataclass
+class PreparedBatch:
+    """A classified batch, waiting to be delivered (dead letters, rows, offsets)."""
+
+    envelopes: list[Envelope]
+    accepted: list[Accepted]
+    dead_letters: list[DeadLetter]
+    verdicts: list[Verdict]  # one per accepted post
+    result_rows: list[tuple[object, ...]]
+    results: list[ClassificationResult]
+    processed_at: datetime
+    offsets: dict[tuple[str, int], int]
+    dead_letters_published: bool = False
+    results_published: bool = False
+    attempts: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+
+class _RevocationListener(ConsumerRebalanceListener):
+    def __init__(self, service: StreamService) -> None:
+        self._service = service
+
+    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        self._service.partitions_revoked(revoked)
+
+    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        logger.info(
+            "partitions assigned: %s", sorted(f"{t.topic}[{t.partition}]" for t in assigned)
+        )
+
+
+class StreamService:
+    def __init__(
+        self,
+        settings: ConsumerSettings,
+        consumer: KafkaConsumer,
+        producer: KafkaProducer,
+        classifier: CachedClassifier,
+        cleaning: CleaningConfig,
+        store: ResultStore,
+        metrics: Metrics,
+    ) -> None:
+        self._settings = settings
+        self._consumer = consumer
+        self._producer = producer
+        self._classifier = classifier
+        self._cleaning = cleaning
+        self._store = store
+        self._metrics = metrics
+        self._stop = threading.Event()
+        self._pending: PreparedBatch | None = None
+        self._generation = 0
+        self._committed: dict[tuple[str, int], int] = {}
+        self._paused = False
+        self.kafka_connected = False
+
+    def subscribe(self) -> None:
+        self._consumer.subscribe([self._settings.posts_topic], listener=_RevocationListener(self))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        """Process batches until stop(); then finish the pending batch within the timeout."""
+        while not self._stop.is_set():
+            self.step()
+        self._drain()
+
+    def step(self) -> None:
+        if self._pending is None:
+            envelopes = self._collect_batch()
+            if not envelopes:
+                return
+            self._pending = self._prepare(envelopes)
+        if self._deliver(self._pending):
+            self._pending = None
+            self._resume()
+        else:
+            self._back_off()
+
+    def partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        """Abandon uncommitted work: the partitions' next owner re-reads it from the commit."""
+        self._generation += 1
+        if self._pending is not None:
+            logger.warning(
+                "rebalance: abandoning an undelivered batch of %d messages (will be re-read)",
+                len(self._pending.envelopes),
+            )
+            self._pending = None
+        self._paused = False
+        self._metrics.consumer_lag.clear()
+        logger.info("partitions revoked: %s", sorted(f"{t.topic}[{t.partition}]" for t in revoked))
+
+    # --- the batch, in the order the data flows -----------------------------------------
+
+    def _collect_batch(self) -> list[Envelope]:
+        """Poll until the batch is full or the wait since its first message is over."""
+        settings = self._settings
+        envelopes: list[Envelope] = []
+        generation = self._generation
+        deadline: float | None = None
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if deadline is None:
+                timeout_ms = POLL_TIMEOUT_MS
+            else:
+                timeout_ms = max(0, int((deadline - now) * 1000))
+            polled = self._consumer.poll(
+                timeout_ms=timeout_ms, max_records=settings.batch_max_size - len(envelopes)
+            )
+            self.kafka_connected = True
+            if generation != self._generation:  # a rebalance happened inside poll()
+                envelopes, generation, deadline = [], self._generation, None
+            for records in polled.values():
+                envelopes.extend(
+                    Envelope(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value)
+                    for r in records
+                )
+            if envelopes and deadline is None:
+                deadline = time.monotonic() + settings.batch_max_wait_ms / 1000
+            if not envelopes:
+                return []
+            if len(envelopes) >= settings.batch_max_size or time.monotonic() >= deadline:
+                break
+        return envelopes
+
+    def _prepare(self, envelopes: list[Envelope]) -> PreparedBatch:
+        metrics = self._metrics
+        metrics.posts_consumed.inc(len(envelopes))
+        metrics.batch_size.observe(len(envelopes))
+        started = time.perf_counter()
+        accepted, dead_letters = split_batch(
+            envelopes, lambda text: clean_text(text, self._cleaning)
+        )
+        accepted = first_per_post_id(accepted)
+        metrics.stage_duration.labels("decode").observe(time.perf_counter() - started)
+        for letter in dead_letters:
+            metrics.posts_failed.labels(letter.reason.value).inc()
+            logger.warning(
+                "refused %s: %s (%s)", letter.envelope.where, letter.reason.value, letter.detail
+            )
+
+        verdicts = self._classifier.classify(unique_texts(accepted))
+        processed_at = datetime.now(UTC)
+        version = self._classifier.version
+        results = []
+        if self._settings.results_topic:
+            results = [
+                ClassificationResult(
+                    post_id=item.post.post_id,
+                    label=verdicts[item.cleaned_text].prediction.label,
+                    positive_probability=verdicts[
+                        item.cleaned_text
+                    ].prediction.positive_probability,
+                    confidence=verdicts[item.cleaned_text].prediction.confidence,
+                    model_version=version,
+                    processed_at=processed_at,
+                    cached=verdicts[item.cleaned_text].cached,
+                )
+                for item in accepted
+            ]
+        return PreparedBatch(
+            envelopes=envelopes,
+            accepted=accepted,
+            verdicts=[verdicts[item.cleaned_text] for item in accepted],
+            dead_letters=dead_letters,
+            result_rows=result_rows(accepted, verdicts, version, processed_at),
+            results=results,
+            processed_at=processed_at,
+            offsets=next_offsets(envelopes),
+        )
+
+    def _deliver(self, batch: PreparedBatch) -> bool:
+        """Dead letters → (results topic) → database → offsets. False means retry later."""
+        batch.attempts += 1
+        try:
+            self._publish_dead_letters(batch)
+            self._publish_results(batch)
+            started = time.perf_counter()
+            inserted = self._store.write(
+                batch.result_rows, dead_letter_rows(batch.dead_letters, batch.processed_at)
+            )
+            self._metrics.stage_duration.labels("database").observe(time.perf_counter() - started)
+        except StoreUnavailable as error:
+            self._metrics.database_errors.inc()
+            logger.warning("batch not stored (attempt %d): %s", batch.attempts, error)
+            return False
+        except KafkaError as error:
+            self._metrics.kafka_errors.labels("produce").inc()
+            logger.warning("dead letters not delivered (attempt %d): %s", batch.attempts, error)
+            return False
+        self._commit(batch.offsets)
+        self._record_success(batch, inserted)
+        return True
+
+    def _publish_dead_letters(self, batch: PreparedBatch) -> None:
+        if batch.dead_letters_published or not batch.dead_letters:
+            return
+        started = time.perf_counter()
+        already = self._store.known_dead_letters(
+            [
+                (d.envelope.topic, d.envelope.partition, d.envelope.offset)
+                for d in batch.dead_letters
+            ]
+        )
+        futures = []
+        for letter in batch.dead_letters:
+            envelope = letter.envelope
+            if (envelope.topic, envelope.partition, envelope.offset) in already:
+                continue
+            futures.append(
+                self._producer.send(
+                    self._settings.dead_letter_topic,
+                    value=envelope.value,
+                    key=envelope.key,
+                    headers=dead_letter_headers(letter, batch.processed_at),
+                )
+            )
+        self._wait_for(futures)
+        batch.dead_letters_published = True
+        for letter in batch.dead_letters:
+            self._metrics.dead_letters.labels(letter.reason.value).inc()
+        self._metrics.stage_duration.labels("dead_letter").observe(time.perf_counter() - started)
+
+    def _publish_results(self, batch: PreparedBatch) -> None:
+        topic = self._settings.results_topic
+        if batch.results_published or not topic or not batch.results:
+            return
+        futures = [
+            self._producer.send(
+                topic, value=result.model_dump_json().encode(), key=result.post_id.encode()
+            )
+            for result in batch.results
+        ]
+        self._wait_for(futures)
+        batch.results_published = True
+
+    def _wait_for(self, futures: list) -> None:  # type: ignore[type-arg]
+        self._producer.flush(timeout=10)
+        for future in futures:
+            future.get(timeout=10)
+
+    def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
+        started = time.perf_counter()
+        try:
+            self._consumer.commit(
+                {
+                    TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+                    for (topic, partition), offset in offsets.items()
+                }
+            )
+            self._committed.update(offsets)
+        except (CommitFailedError, KafkaError) as error:
+            # The rows are stored; whoever owns the partitions now re-reads and skips them.
+            self._metrics.kafka_errors.labels("commit").inc()
+            logger.warning("offset commit failed after the rows were stored: %s", error)
+        self._metrics.stage_duration.labels("commit").observe(time.perf_counter() - started)
+
+    def _record_success(self, batch: PreparedBatch, inserted: int) -> None:
+        metrics = self._metrics
+        now = time.time()
+        metrics.results_stored.inc(inserted)
+        metrics.duplicates_skipped.inc(len(batch.accepted) - inserted)
+        for item, verdict in zip(batch.accepted, batch.verdicts, strict=True):
+            metrics.posts_classified.labels(verdict.prediction.label).inc()
+            metrics.confidence.observe(verdict.prediction.confidence)
+            metrics.end_to_end_latency.observe(max(0.0, now - item.envelope.timestamp_ms / 1000))
+        metrics.last_batch.set(now)
+        self._update_lag()
+        logger.debug(
+            "batch stored",
+            extra={
+                "messages": len(batch.envelopes),
+                "stored": inserted,
+                "dead_letters": len(batch.dead_letters),
+            },
+        )
+
+    def _update_lag(self) -> None:
+        for tp in self._consumer.assignment():
+            end = self._consumer.highwater(tp)
+            done = self._committed.get((tp.topic, tp.partition))
+            if end is not None and done is not None:
+                self._metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
+                    max(0, end - done)
+                )
+
+    # --- failures and shutdown -----------------------------------------------------------
+
+    def _back_off(self) -> None:
+        """Pause fetching and keep polling (to stay in the group) until the retry is due."""
+        assert self._pending is not None
+        if not self._paused and self._consumer.assignment():
+            self._consumer.pause(*self._consumer.assignment())
+            self._paused = True
+        delay = min(self._settings.database_retry_max_seconds, 0.1 * 2**self._pending.attempts)
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline and self._pending is not None and not self.stopping:
+            self._consumer.poll(timeout_ms=min(POLL_TIMEOUT_MS, int(delay * 1000)))
+
+    def _resume(self) -> None:
+        if self._paused:
+            paused = self._consumer.paused()
+            if paused:
+                self._consumer.resume(*paused)
+            self._paused = False
+
+    def _drain(self) -> None:
+        deadline = time.monotonic() + self._settings.shutdown_timeout_seconds
+        while self._pending is not None and time.monotonic() < deadline:
+            if self._deliver(self._pending):
+                self._pending = None
+            else:
+                time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        if self._pending is not None:
+            logger.warning(
+                "shutting down with an undelivered batch of %d messages; it will be re-read",
+                len(self._pending.envelopes),
+            )

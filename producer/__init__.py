@@ -1,0 +1,1 @@
+"""Replay a data set into the posts topic, or send one post by hand."""

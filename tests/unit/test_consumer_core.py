@@ -1,0 +1,138 @@
+"""The consumer's pure core: batches, rows, offsets, cache keys, /predict input."""
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from consumer.batch import (
+    DEAD_LETTER_COLUMNS,
+    RESULT_COLUMNS,
+    Envelope,
+    Verdict,
+    dead_letter_headers,
+    dead_letter_rows,
+    first_per_post_id,
+    next_offsets,
+    result_rows,
+    split_batch,
+    unique_texts,
+)
+from consumer.cache import cache_key, decode_prediction, encode_prediction
+from consumer.http import MAX_PREDICT_TEXTS, PredictError, parse_predict_body
+from consumer.metrics import Metrics
+from inference import Prediction
+from schemas.messages import DeadLetterReason
+
+
+def envelope(offset: int, value: bytes | None, partition: int = 0) -> Envelope:
+    return Envelope("posts", partition, offset, 1_700_000_000_000 + offset, None, value)
+
+
+def post(post_id: str, text: str) -> bytes:
+    return json.dumps({"post_id": post_id, "text": text}).encode()
+
+
+def test_split_batch_separates_good_from_bad_and_cleans_the_good() -> None:
+    batch = [
+        envelope(0, post("a", "Hello World")),
+        envelope(1, b"{oops"),
+        envelope(2, post("b", "")),
+        envelope(3, post("c", "hello world")),
+    ]
+    accepted, rejected = split_batch(batch, str.lower)
+    assert [item.post.post_id for item in accepted] == ["a", "c"]
+    assert [item.cleaned_text for item in accepted] == ["hello world", "hello world"]
+    assert [(d.envelope.offset, d.reason) for d in rejected] == [
+        (1, DeadLetterReason.MALFORMED_JSON),
+        (2, DeadLetterReason.EMPTY_TEXT),
+    ]
+    assert unique_texts(accepted) == ["hello world"]
+
+
+def test_a_post_id_repeated_in_a_batch_keeps_its_first_version() -> None:
+    accepted, _ = split_batch(
+        [envelope(0, post("a", "first")), envelope(1, post("a", "second"))], str.lower
+    )
+    assert [item.post.text for item in first_per_post_id(accepted)] == ["first"]
+
+
+def test_result_rows_follow_the_column_order() -> None:
+    accepted, _ = split_batch([envelope(7, post("a", "Nice"))], str.lower)
+    verdict = Verdict(Prediction("positive", 0.9, 0.9), cached=True)
+    processed = datetime(2026, 1, 1, tzinfo=UTC)
+    (row,) = result_rows(accepted, {"nice": verdict}, "v1", processed)
+    as_dict = dict(zip(RESULT_COLUMNS, row, strict=True))
+    assert as_dict["post_id"] == "a"
+    assert as_dict["label"] == "positive"
+    assert as_dict["cached"] is True
+    assert as_dict["model_version"] == "v1"
+    assert as_dict["kafka_offset"] == 7
+    assert as_dict["produced_at"] == datetime.fromtimestamp(1_700_000_000.007, UTC)
+
+
+def test_offsets_to_commit_are_one_past_the_last_per_partition() -> None:
+    batch = [envelope(5, b"", 0), envelope(9, b"", 0), envelope(3, b"", 1), envelope(7, b"", 0)]
+    assert next_offsets(batch) == {("posts", 0): 10, ("posts", 1): 4}
+
+
+def test_dead_letters_carry_source_position_and_reason() -> None:
+    _, rejected = split_batch([envelope(4, b"\xff" * 5000, partition=2)], str.lower)
+    failed_at = datetime(2026, 1, 1, tzinfo=UTC)
+    headers = dict(dead_letter_headers(rejected[0], failed_at))
+    assert headers["dlq.reason"] == b"invalid_utf8"
+    assert headers["dlq.source_partition"] == b"2"
+    assert headers["dlq.source_offset"] == b"4"
+    (row,) = dead_letter_rows(rejected, failed_at)
+    stored = dict(zip(DEAD_LETTER_COLUMNS, row, strict=True))
+    assert stored["original_size"] == 5000
+    assert len(stored["original_value"]) == 4096
+
+
+def test_cache_key_depends_on_model_version_and_cleaned_text() -> None:
+    assert cache_key("v1", "good day") == cache_key("v1", "good day")
+    assert cache_key("v1", "good day") != cache_key("v2", "good day")
+    assert cache_key("v1", "good day") != cache_key("v1", "bad day")
+    assert cache_key("v1", "good day").startswith("sentiment:v1:")
+
+
+def test_cached_predictions_round_trip_and_garbage_is_a_miss() -> None:
+    prediction = Prediction("neutral", 0.51, 0.62)
+    decoded = decode_prediction(encode_prediction(prediction).encode())
+    assert decoded == Prediction("neutral", 0.51, 0.62)
+    assert decode_prediction(b"not-a-prediction") is None
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"not json", "not JSON"),
+        (b"[]", "expected"),
+        (b'{"texts": []}', "non-empty"),
+        (b'{"texts": ["ok", ""]}', "texts[1]"),
+        (b'{"texts": [3]}', "texts[0]"),
+        (json.dumps({"texts": ["x"] * (MAX_PREDICT_TEXTS + 1)}).encode(), "at most"),
+        (json.dumps({"text": "x" * 5001}).encode(), "longer than"),
+    ],
+)
+def test_predict_body_is_validated(body: bytes, message: str) -> None:
+    with pytest.raises(PredictError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse_predict_body(body)
+
+
+def test_predict_body_accepts_one_text_or_many() -> None:
+    assert parse_predict_body(b'{"text": "hi"}') == ["hi"]
+    assert parse_predict_body(b'{"texts": ["a", "b"]}') == ["a", "b"]
+
+
+def test_metrics_use_units_and_bounded_labels() -> None:
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    metrics.posts_classified.labels("positive").inc(3)
+    assert registry.get_sample_value("sentiment_posts_classified_total", {"label": "positive"}) == 3
+    for family in registry.collect():
+        assert family.name.startswith("sentiment_")
+        assert not {"post_id", "text"} & {
+            label for sample in family.samples for label in sample.labels
+        }
