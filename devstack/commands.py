@@ -81,6 +81,7 @@ def initdb_command(postgres_bin: Path, data_dir: Path, superuser: str, pwfile: P
         "--auth-local", "peer",
         "--encoding", "UTF8",
         "--no-locale",
+        "--no-sync",  # matches fsync=off below
         "--no-instructions",
     ]  # fmt: skip
 

@@ -71,13 +71,15 @@ class EmbeddedStack:
     def start(self) -> StackEndpoints:
         """Start every server not already running; on failure stop those started here."""
         self._check_ports()
+        missing = [name for name in SERVICES if not self.is_running(name)]
+        for name in missing:  # all ports before any server, so a clash leaves nothing behind
+            ensure_port_free(name, self.config.host, self.config.port_of(name))
         started_here: list[str] = []
         began = time.monotonic()
         try:
-            for name in SERVICES:
-                if not self.is_running(name):
-                    self.start_service(name)
-                    started_here.append(name)
+            for name in missing:
+                self.start_service(name)
+                started_here.append(name)
         except BaseException:
             for name in reversed(started_here):
                 self.stop_service(name)
