@@ -209,8 +209,8 @@ def group_id(request: pytest.FixtureRequest) -> str:
 def consumer_options(stack_endpoints: StackEndpoints, group_id: str) -> dict[str, Any]:
     """kafka-python KafkaConsumer options: this test's group, manual commits, from the start.
 
-    Tansu holds a group join for a time that grows with these timeouts (Kafka's defaults
-    make a join take minutes); with these a join takes about 3 s.
+    Tansu holds a new group's first join for about half the session timeout, so this keeps
+    it short (about 3 s); the short poll interval bounds any rebalance wait likewise.
     """
     return {
         "bootstrap_servers": stack_endpoints.kafka_bootstrap,

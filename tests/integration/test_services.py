@@ -12,7 +12,7 @@ import pytest
 import redis
 from kafka import KafkaConsumer, KafkaProducer
 
-from devstack import StackEndpoints
+from devstack import EmbeddedStack, StackEndpoints
 from schemas.migrate import apply_migrations, load_migrations
 
 
@@ -114,4 +114,34 @@ def test_duplicate_post_id_keeps_one_row(fresh_database: str) -> None:
         connection.cursor() as cursor,
     ):
         cursor.execute(_UPSERT.replace("ON CONFLICT (post_id) DO NOTHING", ""), row)
+    connection.close()
+
+
+def test_embedded_broker_restart_recreates_known_topics(
+    embedded_stack: EmbeddedStack, topic_factory: Callable[..., str]
+) -> None:
+    topic = topic_factory(partitions=3)
+    embedded_stack.kill_service("kafka")
+    embedded_stack.start_service("kafka")
+
+    consumer = KafkaConsumer(bootstrap_servers=embedded_stack.endpoints.kafka_bootstrap)
+    try:
+        assert consumer.partitions_for_topic(topic) == {0, 1, 2}
+    finally:
+        consumer.close()
+
+
+def test_embedded_postgres_keeps_commits_across_a_kill(
+    embedded_stack: EmbeddedStack, fresh_database: str
+) -> None:
+    with psycopg2.connect(fresh_database) as connection, connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE survivor (id int)")
+        cursor.execute("INSERT INTO survivor VALUES (1)")
+    connection.close()
+    embedded_stack.kill_service("postgres")
+    embedded_stack.start_service("postgres")
+
+    with psycopg2.connect(fresh_database) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM survivor")
+        assert cursor.fetchall() == [(1,)]
     connection.close()
