@@ -91,6 +91,11 @@ class Metrics:
             ("version", "quantized"),
             registry=registry,
         )
+        self.assigned_partitions = Gauge(
+            "sentiment_assigned_partitions",
+            "Partitions this consumer owns now.",
+            registry=registry,
+        )
         self.last_batch = Gauge(
             "sentiment_last_batch_timestamp_seconds",
             "When the last batch was committed.",

@@ -70,6 +70,7 @@ class _RevocationListener(ConsumerRebalanceListener):
         self._service.partitions_revoked(revoked)
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        self._service.partitions_assigned(assigned)
         logger.info(
             "partitions assigned: %s", sorted(f"{t.topic}[{t.partition}]" for t in assigned)
         )
@@ -128,6 +129,9 @@ class StreamService:
         else:
             self._back_off()
 
+    def partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        self._metrics.assigned_partitions.set(len(assigned))
+
     def partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
         """Abandon uncommitted work: the partitions' next owner re-reads it from the commit."""
         self._generation += 1
@@ -139,6 +143,7 @@ class StreamService:
             self._pending = None
         self._paused = False
         self._metrics.consumer_lag.clear()
+        self._metrics.assigned_partitions.set(0)
         logger.info("partitions revoked: %s", sorted(f"{t.topic}[{t.partition}]" for t in revoked))
 
     # --- the batch, in the order the data flows -----------------------------------------

@@ -1,0 +1,237 @@
+"""The streaming service end to end: real consumer processes, broker, Redis and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from consumer.processes import ConsumerProcess
+from devstack import EmbeddedStack, StackEndpoints
+from inference import DEFAULT_BUNDLE_PATH, ModelBundle, SentimentModel
+from tests.integration.streaming import (
+    StreamSetup,
+    new_marker,
+    post_json,
+    query,
+    read_all,
+    stored_count,
+    wait_for,
+)
+
+
+@pytest.fixture(scope="session")
+def bundle_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped model when present; otherwise a tiny one trained for the session."""
+    if (DEFAULT_BUNDLE_PATH / "bundle.json").exists():
+        return DEFAULT_BUNDLE_PATH
+    from training.tiny import make_tiny_bundle
+
+    return make_tiny_bundle(tmp_path_factory.mktemp("bundle"))
+
+
+@pytest.fixture
+def setup(
+    stack_endpoints: StackEndpoints,
+    topic_factory: Callable[..., str],
+    fresh_database: str,
+    group_id: str,
+    bundle_path: Path,
+    tmp_path: Path,
+) -> StreamSetup:
+    return StreamSetup(
+        endpoints=stack_endpoints,
+        posts_topic=topic_factory(partitions=4),
+        dead_letter_topic=topic_factory(partitions=1),
+        dsn=fresh_database,
+        group_id=group_id,
+        bundle_path=bundle_path,
+        logs=tmp_path / "logs",
+        marker=new_marker(),
+    )
+
+
+@pytest.fixture
+def running() -> Iterator[list[ConsumerProcess]]:
+    """Consumers a test starts; all are stopped at the end, whatever happened."""
+    processes: list[ConsumerProcess] = []
+    yield processes
+    for process in processes:
+        process.kill()
+
+
+def start(setup: StreamSetup, running: list[ConsumerProcess], name: str = "c") -> ConsumerProcess:
+    process = setup.consumer(name).start()
+    running.append(process)
+    process.wait_ready(timeout=60)
+    return process
+
+
+WORDS = ["love this", "hate this", "great game", "awful service", "the bus leaves at noon"]
+
+
+def test_every_valid_post_is_stored_once_and_bad_ones_are_dead_lettered(
+    setup: StreamSetup, running: list[ConsumerProcess], bundle_path: Path
+) -> None:
+    good = [(f"p-{i}", setup.text(f"{WORDS[i % 5]} {i}")) for i in range(300)]
+    bad = [
+        b"{not json",
+        b"\xff\xfe\xfa binary",
+        post_json("empty-1", ""),
+        post_json("huge-1", "x" * 6000),
+        json.dumps({"text": "no id"}).encode(),
+        json.dumps({"post_id": "typed", "text": 5}).encode(),
+        b'{"post_id": "utf", "text": "caf\xe9"}',
+    ]
+    keyed = [(pid.encode(), post_json(pid, text)) for pid, text in good]
+    # Keyed by post id, as the producer does: a repeated id lands on the same partition,
+    # behind the first one, so the first version is the one stored.
+    keyed.append((b"p-0", post_json("p-0", "the same id again, different text")))
+    setup.publish(keyed[:150] + bad + keyed[150:])
+
+    start(setup, running)
+    wait_for(lambda: stored_count(setup.dsn) == len(good), 60, "all good posts stored")
+
+    rows = dict(query(setup.dsn, "SELECT post_id, label FROM results"))
+    model = SentimentModel(ModelBundle.load(bundle_path))
+    expected = [p.label for p in model.predict([text for _, text in good])]
+    assert [rows[pid] for pid, _ in good] == expected
+    assert query(setup.dsn, "SELECT text FROM results WHERE post_id = 'p-0'")[0][0] == good[0][1]
+
+    letters = read_all(setup.endpoints.kafka_bootstrap, setup.dead_letter_topic, len(bad))
+    assert sorted(r.value for r in letters) == sorted(bad)
+    reasons = sorted(dict(r.headers)["dlq.reason"].decode() for r in letters)
+    assert reasons == sorted(
+        [
+            "malformed_json",
+            "invalid_utf8",
+            "empty_text",
+            "text_too_long",
+            "schema_violation",
+            "schema_violation",
+            "invalid_utf8",
+        ]
+    )
+    assert all(dict(r.headers)["dlq.source_topic"] == setup.posts_topic.encode() for r in letters)
+    assert query(setup.dsn, "SELECT count(*) FROM dead_letters")[0][0] == len(bad)
+
+
+def test_repeated_texts_are_served_from_the_cache(
+    setup: StreamSetup, running: list[ConsumerProcess]
+) -> None:
+    texts = [setup.text(f"{WORDS[i % 5]} {i}") for i in range(50)]
+    setup.publish(post_json(f"first-{i}", text) for i, text in enumerate(texts))
+    consumer = start(setup, running)
+    wait_for(lambda: stored_count(setup.dsn) == 50, 60, "first wave stored")
+
+    # Reposts: new ids, same texts (one with extra spaces and upper case, cleaned the same).
+    reposts = [post_json(f"again-{i}", text) for i, text in enumerate(texts)]
+    reposts.append(post_json("shout", "  " + texts[0].upper() + " "))
+    setup.publish(reposts)
+    wait_for(lambda: stored_count(setup.dsn) == 101, 60, "reposts stored")
+
+    cached = dict(query(setup.dsn, "SELECT post_id, cached FROM results"))
+    assert not any(cached[f"first-{i}"] for i in range(50))
+    assert all(cached[f"again-{i}"] for i in range(50))
+    metrics = consumer.metrics()
+    assert metrics["sentiment_cache_requests_total{result=hit}"] >= 50
+
+    request = urllib.request.Request(
+        f"{consumer.url}/predict", data=json.dumps({"texts": [texts[1]]}).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        (prediction,) = json.load(response)["predictions"]
+    assert prediction["cached"] is True
+    assert prediction["label"] in {"negative", "neutral", "positive"}
+
+
+def test_two_consumers_split_the_partitions(
+    setup: StreamSetup, running: list[ConsumerProcess]
+) -> None:
+    first = start(setup, running, "first")
+    second = start(setup, running, "second")
+
+    def owned() -> list[float]:
+        return [c.metrics()["sentiment_assigned_partitions"] for c in (first, second)]
+
+    wait_for(lambda: sorted(owned()) == [2, 2], 60, "the group to settle on 2 + 2 partitions")
+    total = 800
+    setup.publish(
+        (f"k{i}".encode(), post_json(f"s-{i}", setup.text(f"{WORDS[i % 5]} {i}")))
+        for i in range(total)
+    )
+    wait_for(lambda: stored_count(setup.dsn) == total, 90, "all posts stored")
+    consumed = [c.metrics()["sentiment_posts_consumed_total"] for c in (first, second)]
+    assert all(count > 0 for count in consumed), consumed
+    partitions = query(setup.dsn, "SELECT count(DISTINCT kafka_partition) FROM results")[0][0]
+    assert partitions == 4
+
+
+def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(
+    setup: StreamSetup, running: list[ConsumerProcess]
+) -> None:
+    total = 4000
+    setup.publish(post_json(f"k-{i}", setup.text(f"{WORDS[i % 5]} {i}")) for i in range(total))
+    victim = setup.consumer("victim", batch_max_size=32).start()
+    running.append(victim)
+    wait_for(lambda: stored_count(setup.dsn) > 200, 60, "some posts stored")
+    victim.kill()
+    assert stored_count(setup.dsn) < total, "the kill came too late to prove anything"
+
+    start(setup, running, "survivor")
+    wait_for(lambda: stored_count(setup.dsn) == total, 90, "all posts stored after restart")
+    time.sleep(1)
+    assert stored_count(setup.dsn) == total
+    assert query(setup.dsn, "SELECT count(DISTINCT post_id) FROM results")[0][0] == total
+
+
+def test_sigterm_finishes_the_batch_and_exits_zero(
+    setup: StreamSetup, running: list[ConsumerProcess]
+) -> None:
+    consumer = start(setup, running)
+    setup.publish(post_json(f"t-{i}", setup.text(f"word {i}")) for i in range(200))
+    wait_for(lambda: stored_count(setup.dsn) > 0, 60, "work in progress")
+    started = time.monotonic()
+    assert consumer.stop(timeout=30) == 0
+    assert time.monotonic() - started < 25
+
+
+def test_redis_down_mid_run_loses_nothing_and_recovers(
+    setup: StreamSetup, running: list[ConsumerProcess], embedded_stack: EmbeddedStack
+) -> None:
+    consumer = start(setup, running)
+    setup.publish(post_json(f"r1-{i}", setup.text(f"{WORDS[i % 5]} {i}")) for i in range(100))
+    wait_for(lambda: stored_count(setup.dsn) == 100, 60, "first wave stored")
+    embedded_stack.stop_service("redis")
+    try:
+        setup.publish(post_json(f"r2-{i}", setup.text(f"redis gone {i}")) for i in range(100))
+        wait_for(lambda: stored_count(setup.dsn) == 200, 60, "posts stored without Redis")
+        assert consumer.metrics()["sentiment_cache_errors_total"] >= 1
+        assert consumer.readiness()["checks"]["redis"] is False
+    finally:
+        embedded_stack.start_service("redis")
+    setup.publish(post_json(f"r3-{i}", setup.text(f"{WORDS[i % 5]} {i}")) for i in range(100))
+    wait_for(lambda: stored_count(setup.dsn) == 300, 60, "posts stored after Redis is back")
+    wait_for(lambda: consumer.readiness().get("ready") is True, 30, "ready again")
+
+
+def test_postgres_down_mid_run_loses_nothing(
+    setup: StreamSetup, running: list[ConsumerProcess], embedded_stack: EmbeddedStack
+) -> None:
+    consumer = start(setup, running)
+    setup.publish(post_json(f"d1-{i}", setup.text(f"{WORDS[i % 5]} {i}")) for i in range(100))
+    wait_for(lambda: stored_count(setup.dsn) == 100, 60, "first wave stored")
+    embedded_stack.stop_service("postgres")
+    try:
+        setup.publish(post_json(f"d2-{i}", setup.text(f"db gone {i}")) for i in range(300))
+        wait_for(lambda: consumer.metrics()["sentiment_database_errors_total"] >= 2, 60, "retries")
+    finally:
+        embedded_stack.start_service("postgres")
+    wait_for(lambda: stored_count(setup.dsn) == 400, 90, "posts stored after PostgreSQL is back")
+    assert consumer.running()
+    assert consumer.stop() == 0
+    assert stored_count(setup.dsn) == 400
