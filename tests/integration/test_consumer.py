@@ -13,6 +13,7 @@ import pytest
 from consumer.processes import ConsumerProcess
 from devstack import EmbeddedStack, StackEndpoints
 from inference import DEFAULT_BUNDLE_PATH, ModelBundle, SentimentModel
+from schemas import ClassificationResult
 from tests.integration.streaming import (
     StreamSetup,
     new_marker,
@@ -235,3 +236,19 @@ def test_postgres_down_mid_run_loses_nothing(
     assert consumer.running()
     assert consumer.stop() == 0
     assert stored_count(setup.dsn) == 400
+
+
+def test_results_are_published_to_the_output_topic_when_asked(
+    setup: StreamSetup, running: list[ConsumerProcess], topic_factory: Callable[..., str]
+) -> None:
+    results_topic = topic_factory(partitions=1)
+    consumer = setup.consumer("c", results_topic=results_topic).start()
+    running.append(consumer)
+    consumer.wait_ready()
+    setup.publish(post_json(f"o-{i}", setup.text(f"{WORDS[i % 5]}")) for i in range(20))
+    wait_for(lambda: stored_count(setup.dsn) == 20, 60, "posts stored")
+    records = read_all(setup.endpoints.kafka_bootstrap, results_topic, 20)
+    published = [ClassificationResult.model_validate_json(r.value) for r in records]
+    assert sorted(r.post_id for r in published) == sorted(f"o-{i}" for i in range(20))
+    labels = dict(query(setup.dsn, "SELECT post_id, label FROM results"))
+    assert all(labels[r.post_id] == r.label for r in published)

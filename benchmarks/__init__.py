@@ -1,0 +1,1 @@
+"""Measurements, not tests: model speed and end-to-end throughput and latency."""

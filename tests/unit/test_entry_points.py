@@ -1,0 +1,35 @@
+"""Every stage runs as `python -m <stage> --help`, and the service never needs torch."""
+
+import subprocess
+import sys
+
+import pytest
+
+STAGES = ["consumer", "producer", "training", "exporter", "devstack", "schemas"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_help(stage: str) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", stage, "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "usage" in completed.stdout.lower()
+
+
+def test_service_imports_without_torch() -> None:
+    # An import hook that refuses torch, as if it were not installed.
+    code = (
+        "import sys\n"
+        "class NoTorch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'torch':\n"
+        "            raise ImportError('torch is not installed')\n"
+        "sys.meta_path.insert(0, NoTorch())\n"
+        "import consumer.app, consumer.demo, producer.publisher, inference, textclean\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert completed.returncode == 0, completed.stderr
