@@ -1,0 +1,83 @@
+"""onnxruntime classifier over a verified bundle (no torch)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import onnxruntime as ort
+
+from inference.bundle import ModelBundle
+from inference.decision import decide
+from inference.vocab import pad_batch
+from textclean import clean_text
+
+INPUT_IDS = "token_ids"
+INPUT_LENGTHS = "lengths"
+OUTPUT_LOGITS = "logits"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str  # "negative" | "neutral" | "positive"
+    positive_probability: float  # two-way P(positive | not neutral), in [0, 1]
+    confidence: float  # probability of the chosen label, in [0, 1]
+
+
+def _session(path: str, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    # Explicit thread counts: the default grabs every core, which fights the consumer's threads.
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def length_buckets(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Indices sorted by length, cut into chunks of at most batch_size (one ORT call each)."""
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+class SentimentModel:
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        *,
+        threads: int = 1,
+        quantized: bool = False,
+        batch_size: int = 64,
+    ) -> None:
+        self.bundle = bundle
+        self.version = bundle.version + ("-int8" if quantized else "")
+        self.batch_size = batch_size
+        self._session = _session(str(bundle.model_file(quantized)), threads)
+
+    def logits_cleaned(self, cleaned_texts: Sequence[str]) -> np.ndarray:
+        """Raw logits [N, outputs] in input order."""
+        vocab, max_len = self.bundle.vocab, self.bundle.max_len
+        encoded = [vocab.encode(text.split(), max_len) for text in cleaned_texts]
+        width = int(self.bundle.model_args["num_outputs"])
+        out = np.zeros((len(encoded), width), dtype=np.float32)
+        for idx in length_buckets([len(e) for e in encoded], self.batch_size):
+            ids, lengths = pad_batch([encoded[i] for i in idx], vocab.pad_id)
+            feed = {INPUT_IDS: ids, INPUT_LENGTHS: lengths}
+            out[idx] = self._session.run([OUTPUT_LOGITS], feed)[0]
+        return out
+
+    def predict_cleaned(self, cleaned_texts: Sequence[str]) -> list[Prediction]:
+        """Predictions for `clean_text` outputs ("" is fine), in input order."""
+        if not cleaned_texts:
+            return []
+        labels, p_pos, confidence = decide(self.logits_cleaned(cleaned_texts), self.bundle.decision)
+        names = self.bundle.labels
+        return [
+            Prediction(names[int(lab)], float(p), float(c))
+            for lab, p, c in zip(labels, p_pos, confidence, strict=True)
+        ]
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        cleaning = self.bundle.cleaning
+        return self.predict_cleaned([clean_text(text, cleaning) for text in texts])

@@ -1,0 +1,59 @@
+"""Token vocabulary shared by training and serving (one place for ids, padding and OOV)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+PAD = "<pad>"
+UNK = "<unk>"
+
+
+@dataclass(frozen=True)
+class Vocab:
+    tokens: tuple[str, ...]
+    index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.tokens[:2] != (PAD, UNK):
+            raise ValueError("vocabulary must start with <pad>, <unk>")
+        object.__setattr__(self, "index", {tok: i for i, tok in enumerate(self.tokens)})
+
+    pad_id = 0
+    unk_id = 1
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @classmethod
+    def build(cls, docs: Iterable[Sequence[str]], *, min_freq: int, max_size: int) -> Vocab:
+        counts = Counter(tok for doc in docs for tok in doc)
+        ranked = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: -counts[t])
+        return cls((PAD, UNK, *ranked[: max_size - 2]))
+
+    def encode(self, tokens: Sequence[str], max_len: int) -> list[int]:
+        """Token ids, truncated to max_len; an empty text becomes one <unk> so it still scores."""
+        ids = [self.index.get(tok, self.unk_id) for tok in tokens[:max_len]]
+        return ids or [self.unk_id]
+
+    def to_json(self) -> dict[str, object]:
+        return {"tokens": list(self.tokens)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> Vocab:
+        tokens = data["tokens"]
+        if not isinstance(tokens, list):
+            raise ValueError("vocab.json: 'tokens' must be a list")
+        return cls(tuple(tokens))
+
+
+def pad_batch(encoded: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad id lists to the longest one: (token_ids [B, T] int64, lengths [B] int64)."""
+    lengths = np.fromiter((len(x) for x in encoded), dtype=np.int64, count=len(encoded))
+    ids = np.full((len(encoded), int(lengths.max(initial=1))), pad_id, dtype=np.int64)
+    for row, seq in enumerate(encoded):
+        ids[row, : len(seq)] = seq
+    return ids, lengths

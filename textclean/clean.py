@@ -1,0 +1,104 @@
+"""The cleaning pipeline: one pure function from text to tokens."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from functools import cache
+
+from nltk.tokenize import TweetTokenizer
+from nltk.tokenize.casual import EMOTICON_RE
+
+from textclean.config import NUMBER_TOKEN, URL_TOKEN, USER_TOKEN, CleaningConfig
+from textclean.lemmatize import lemmatize_tokens
+from textclean.stopwords import NEGATIONS, STOPWORDS
+
+_HTML_TAG_RE = re.compile(r"<\s*/?\s*[a-zA-Z][^<>]{0,40}>")
+_URL_RE = re.compile(r"^(?:https?://|www\.)\S+$|^\S+\.(?:com|org|net|ly|co)(?:/\S*)?$", re.I)
+_MENTION_RE = re.compile(r"^@\w+$")
+_HASHTAG_RE = re.compile(r"^#(\w+)$")
+_NUMBER_RE = re.compile(r"^[+-]?\d[\d,.:/]*(?:st|nd|rd|th|s|k|am|pm)?$", re.I)
+_CONTRACTION_RE = re.compile(r"^(\w+?)(n't|'s|'re|'ve|'ll|'d|'m)$", re.I)
+# Variation selectors and zero-width joiners that TweetTokenizer leaves as lone tokens.
+_INVISIBLE = {"Mn", "Cf", "Me"}
+
+
+@cache
+def _tokenizer() -> TweetTokenizer:
+    return TweetTokenizer(preserve_case=True, reduce_len=False, strip_handles=False)
+
+
+@cache
+def _repeat_re(max_repeat: int) -> re.Pattern[str]:
+    return re.compile(rf"(.)\1{{{max_repeat},}}")
+
+
+def _is_invisible(token: str) -> bool:
+    return all(unicodedata.category(ch) in _INVISIBLE for ch in token)
+
+
+def _is_punctuation(token: str) -> bool:
+    return all(unicodedata.category(ch)[0] in "PS" for ch in token) and not _is_emoji(token)
+
+
+def _is_emoji(token: str) -> bool:
+    return any(unicodedata.category(ch) == "So" for ch in token)
+
+
+def _is_emoticon(token: str) -> bool:
+    return EMOTICON_RE.fullmatch(token) is not None
+
+
+def _entity(token: str, mode: str, placeholder: str, lowercase: bool) -> list[str]:
+    if mode == "keep":
+        return [token.lower() if lowercase else token]
+    return [placeholder] if mode == "token" else []
+
+
+def _normalise_token(token: str, config: CleaningConfig) -> list[str]:
+    """Map one raw token to zero or more cleaned tokens."""
+    if _is_invisible(token):
+        return []
+    if _URL_RE.match(token):
+        return _entity(token, config.urls, URL_TOKEN, config.lowercase)
+    if _MENTION_RE.match(token):
+        return _entity(token, config.mentions, USER_TOKEN, config.lowercase)
+    if _NUMBER_RE.match(token):
+        return _entity(token, config.numbers, NUMBER_TOKEN, config.lowercase)
+    hashtag = _HASHTAG_RE.match(token)
+    if hashtag and config.hashtags != "keep":
+        if config.hashtags == "remove":
+            return []
+        token = hashtag.group(1)
+    emoticon = _is_emoticon(token)
+    if config.lowercase and not emoticon:
+        token = token.lower()
+    if config.max_repeat:
+        token = _repeat_re(config.max_repeat).sub(r"\1" * config.max_repeat, token)
+    if config.punctuation == "remove" and not emoticon and _is_punctuation(token):
+        return []
+    if config.contractions == "split":
+        split = _CONTRACTION_RE.match(token)
+        if split:
+            return [split.group(1), split.group(2)]
+    return [token]
+
+
+def clean_tokens(text: str, config: CleaningConfig) -> list[str]:
+    """Tokenise and normalise one text according to `config`; may return []."""
+    if config.strip_html:
+        text = _HTML_TAG_RE.sub(" ", html.unescape(text))
+    tokens: list[str] = []
+    for raw in _tokenizer().tokenize(text):
+        tokens.extend(_normalise_token(raw, config))
+    if config.remove_stopwords:
+        tokens = [t for t in tokens if t in NEGATIONS or t not in STOPWORDS]
+    if config.lemmatize:
+        tokens = lemmatize_tokens(tokens)
+    return tokens
+
+
+def clean_text(text: str, config: CleaningConfig) -> str:
+    """`clean_tokens` joined by single spaces; splitting on spaces gives the tokens back."""
+    return " ".join(clean_tokens(text, config))
