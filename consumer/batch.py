@@ -61,9 +61,29 @@ def split_batch(
         outcome = decode_post(envelope.value)
         if isinstance(outcome, Rejection):
             rejected.append(DeadLetter(envelope, outcome.reason, outcome.detail))
+        elif (field := nul_field(outcome)) is not None:
+            detail = f"{field}: contains NUL (U+0000), which PostgreSQL cannot store"
+            rejected.append(DeadLetter(envelope, DeadLetterReason.SCHEMA_VIOLATION, detail))
         else:
             accepted.append(Accepted(envelope, outcome, clean(outcome.text)))
     return accepted, rejected
+
+
+def nul_field(post: IncomingPost) -> str | None:
+    """The first field holding a NUL character, or None.
+
+    JSON allows "\\u0000" and the schema accepts it, but PostgreSQL text and jsonb cannot hold
+    it: psycopg2 raises ValueError (which crashed the service, again after every restart) and
+    jsonb refuses the row (which stalled the partition). Such a post is a dead letter.
+    """
+    if "\x00" in post.text:
+        return "text"
+    if post.author is not None and "\x00" in post.author:
+        return "author"
+    for key, value in post.metadata.items():
+        if "\x00" in key or (isinstance(value, str) and "\x00" in value):
+            return "metadata"
+    return None
 
 
 def first_per_post_id(accepted: Sequence[Accepted]) -> list[Accepted]:
