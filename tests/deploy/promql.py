@@ -20,6 +20,23 @@ _METRIC = re.compile(r"\b(sentiment_[a-z0-9_]+|process_[a-z0-9_]+|python_[a-z0-9
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
+def exported_metric_names() -> set[str]:
+    """Series names a consumer's /metrics exposes (ours and the process collector's), and `up`."""
+    from prometheus_client import CollectorRegistry, ProcessCollector
+
+    from consumer.metrics import Metrics
+
+    registry = CollectorRegistry()
+    Metrics(registry)
+    ProcessCollector(registry=registry)
+    names = {"up"}
+    for family in registry.collect():
+        names.update(sample.name for sample in family.samples)
+        suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
+        names.update(family.name + suffix for suffix in suffixes.get(family.type, ("",)))
+    return names
+
+
 def metric_names(expr: str) -> set[str]:
     """Metric names an expression selects (label values in quotes are ignored)."""
     return set(_METRIC.findall(_STRING.sub('""', expr)))

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from consumer.metrics import Metrics
-from tests.deploy.promql import metric_names
+from tests.deploy.promql import exported_metric_names, metric_names
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "monitoring" / "prometheus"
@@ -116,18 +115,3 @@ def test_rules_use_only_metrics_the_consumer_exports() -> None:
     for rule in alert_rules():
         unknown = metric_names(rule["expr"]) - exported
         assert not unknown, f"{rule['alert']}: {sorted(unknown)}"
-
-
-def exported_metric_names() -> set[str]:
-    """Series names the consumer's registry exposes, plus Prometheus's own `up`."""
-    from prometheus_client import CollectorRegistry
-
-    registry = CollectorRegistry()
-    Metrics(registry)
-    names = {"up"}
-    for family in registry.collect():
-        for sample in family.samples:
-            names.add(sample.name)
-        if family.type == "histogram":
-            names.update(f"{family.name}{suffix}" for suffix in ("_bucket", "_sum", "_count"))
-    return names
