@@ -1,0 +1,182 @@
+"""Serving side: vocabulary, decisions, bundle verification and the onnxruntime classifier."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inference import (
+    DEFAULT_BUNDLE_PATH,
+    BundleError,
+    Decision,
+    ModelBundle,
+    Prediction,
+    SentimentModel,
+    Vocab,
+)
+from inference.decision import decide
+from inference.model import length_buckets
+from inference.vocab import pad_batch
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from training.tiny import make_tiny_bundle
+
+    return make_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny", quantize=True)
+
+
+@pytest.fixture
+def bundle_copy(tiny_bundle: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "copy"
+    shutil.copytree(tiny_bundle, target)
+    return target
+
+
+def test_vocab_encodes_oov_and_empty() -> None:
+    vocab = Vocab(("<pad>", "<unk>", "good", "bad"))
+    assert vocab.encode(["good", "unseen", "bad"], max_len=10) == [2, 1, 3]
+    assert vocab.encode(["good", "bad", "good"], max_len=2) == [2, 3]
+    assert vocab.encode([], max_len=10) == [vocab.unk_id]
+    assert Vocab.from_json(vocab.to_json()) == vocab
+    with pytest.raises(ValueError):
+        Vocab(("good", "<pad>"))
+
+
+def test_vocab_build_respects_frequency_and_size() -> None:
+    vocab = Vocab.build([["a", "b", "a"], ["a", "c", "b"]], min_freq=2, max_size=3)
+    assert vocab.tokens == ("<pad>", "<unk>", "a")
+
+
+def test_pad_batch_right_pads() -> None:
+    ids, lengths = pad_batch([[5, 6, 7], [8]])
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert lengths.tolist() == [3, 1]
+    assert ids.dtype == np.int64
+
+
+def test_length_buckets_sort_and_cover_everything() -> None:
+    buckets = length_buckets([5, 1, 3, 9, 2], batch_size=2)
+    assert [b.tolist() for b in buckets] == [[1, 4], [2, 0], [3]]
+
+
+def test_band_decision() -> None:
+    decision = Decision(kind="band", neutral_low=0.4, neutral_high=0.6)
+    logits = np.array([[-3.0], [0.0], [3.0]])
+    labels, p_pos, confidence = decide(logits, decision)
+    assert labels.tolist() == [0, 2, 1]
+    assert p_pos[1] == pytest.approx(0.5)
+    assert ((confidence >= 0) & (confidence <= 1)).all()
+
+
+def test_argmax_decision_with_neutral_bias() -> None:
+    logits = np.array([[0.0, 2.0, 1.5], [3.0, 0.0, 0.0]])
+    labels, p_pos, _ = decide(logits, Decision(kind="argmax", neutral_bias=1.0))
+    assert labels.tolist() == [2, 0]
+    assert p_pos[0] == pytest.approx(1 / (1 + np.exp(-2.0)))
+
+
+def test_predictions_are_valid_and_in_input_order(tiny_bundle: Path) -> None:
+    model = SentimentModel(ModelBundle.load(tiny_bundle), threads=1)
+    texts = ["so good great love", "", "bad awful hate it", "!!!", "the meeting is at noon"] * 7
+    batch = model.predict(texts)
+    singles = [model.predict([t])[0] for t in texts]
+    assert len(batch) == len(texts)
+    for got, alone in zip(batch, singles, strict=True):
+        assert isinstance(got, Prediction)
+        assert got.label in {"negative", "neutral", "positive"}
+        assert 0.0 <= got.positive_probability <= 1.0
+        assert 0.0 <= got.confidence <= 1.0
+        assert got.label == alone.label
+        assert got.positive_probability == pytest.approx(alone.positive_probability, abs=1e-5)
+    assert batch[0].positive_probability > batch[2].positive_probability
+    assert model.predict([]) == []
+
+
+def test_predict_cleaned_accepts_empty_strings(tiny_bundle: Path) -> None:
+    model = SentimentModel(ModelBundle.load(tiny_bundle))
+    (prediction,) = model.predict_cleaned([""])
+    assert prediction.label in {"negative", "neutral", "positive"}
+
+
+def test_quantized_model_loads_and_agrees_mostly(tiny_bundle: Path) -> None:
+    bundle = ModelBundle.load(tiny_bundle)
+    fp32, int8 = SentimentModel(bundle), SentimentModel(bundle, quantized=True)
+    texts = ["good great love", "bad awful hate", "the report arrives today"] * 5
+    assert int8.version.endswith("-int8")
+    pairs = zip(fp32.predict(texts), int8.predict(texts), strict=True)
+    agree = [a.label == b.label for a, b in pairs]
+    assert np.mean(agree) >= 0.8
+
+
+def test_bundle_version_is_content_hash(tiny_bundle: Path) -> None:
+    bundle = ModelBundle.load(tiny_bundle)
+    assert bundle.version.startswith("bilstm-")
+    assert len(bundle.version.split("-")[1]) == 12
+    assert bundle.path == tiny_bundle
+    assert (
+        bundle.cleaning.to_dict()
+        == json.loads((tiny_bundle / "config.json").read_text())["cleaning"]
+    )
+
+
+@pytest.mark.parametrize("victim", ["config.json", "vocab.json", "model.onnx", "MODEL_CARD.md"])
+def test_tampered_file_is_rejected(bundle_copy: Path, victim: str) -> None:
+    path = bundle_copy / victim
+    path.write_bytes(path.read_bytes() + b" ")
+    with pytest.raises(BundleError, match=re.escape(victim)):
+        ModelBundle.load(bundle_copy)
+
+
+def test_tampered_manifest_is_rejected(bundle_copy: Path) -> None:
+    manifest_path = bundle_copy / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["version"] = "bilstm-000000000000"
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="version"):
+        ModelBundle.load(bundle_copy)
+
+
+def test_missing_and_extra_files_are_rejected(bundle_copy: Path) -> None:
+    (bundle_copy / "extra.pkl").write_bytes(b"x")
+    with pytest.raises(BundleError, match="not in the manifest"):
+        ModelBundle.load(bundle_copy)
+    (bundle_copy / "extra.pkl").unlink()
+    (bundle_copy / "vocab.json").unlink()
+    with pytest.raises(BundleError, match=r"vocab\.json"):
+        ModelBundle.load(bundle_copy)
+
+
+def test_missing_directory_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(BundleError):
+        ModelBundle.load(tmp_path / "nope")
+
+
+def test_bundle_holds_no_pickles(tiny_bundle: Path) -> None:
+    suffixes = {p.suffix for p in tiny_bundle.iterdir()}
+    assert suffixes <= {".json", ".onnx", ".md"}
+
+
+@pytest.mark.skipif(not DEFAULT_BUNDLE_PATH.exists(), reason="released bundle not built yet")
+def test_released_bundle_loads_and_predicts() -> None:
+    model = SentimentModel(ModelBundle.load(DEFAULT_BUNDLE_PATH), threads=1)
+    texts = ["I love this, best day ever!", "this is awful, I hate it", ""]
+    good, bad, empty = model.predict(texts)
+    assert good.label == "positive"
+    assert bad.label == "negative"
+    assert empty.label in {"negative", "neutral", "positive"}
+
+
+def test_inference_imports_without_torch() -> None:
+    code = (
+        "import sys, inference, textclean; "
+        "m = sys.modules; assert 'torch' not in m, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
