@@ -471,3 +471,27 @@ assert consumer.app.__file__.startswith({str(installed)!r}), consumer.app.__file
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_dependency_layer_builds_from_pyproject_alone(tmp_path: Path) -> None:
+    """The build stage installs the dependencies from pyproject.toml and a stub package before
+    copying the code (a cached layer): that stub must build, and pull in no torch."""
+    (tmp_path / "common").mkdir()
+    (tmp_path / "common" / "__init__.py").touch()
+    for name in ["pyproject.toml", "README.md"]:
+        (tmp_path / name).write_bytes((REPO / name).read_bytes())
+    assert "mkdir -p common && touch common/__init__.py" in DOCKERFILE.read_text()
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path / "wheels"), str(tmp_path)],
+        check=True, capture_output=True, timeout=180,
+    )  # fmt: skip
+    (wheel,) = (tmp_path / "wheels").glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        requires = [
+            line.split(":", 1)[1].strip()
+            for line in archive.read(metadata).decode().splitlines()
+            if line.startswith("Requires-Dist:") and "extra ==" not in line
+        ]
+    assert requires and not any(r.lower().startswith("torch") for r in requires), requires
