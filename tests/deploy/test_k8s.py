@@ -403,3 +403,10 @@ def test_prometheus_rule_is_alerts_yml() -> None:
     )
     alerts = yaml.safe_load((REPO / "monitoring/prometheus/alerts.yml").read_text())
     assert ours["spec"]["groups"] == alerts["groups"]
+
+
+@pytest.mark.parametrize("version", SUPPORTED_VERSIONS)
+def test_secret_example_matches_the_kubernetes_schema(version: str) -> None:
+    secret = yaml.safe_load((K8S / "base" / "secret.example.yaml").read_text())
+    kubernetes_validate.validate(secret, version, strict=True)
+    assert all("CHANGE-ME" in value for value in secret["stringData"].values())
