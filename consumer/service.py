@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
+from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
 from consumer.batch import (
@@ -195,7 +196,8 @@ class StreamService:
                 "refused %s: %s (%s)", letter.envelope.where, letter.reason.value, letter.detail
             )
 
-        verdicts = self._classifier.classify(unique_texts(accepted))
+        by_text = self._classifier.classify(unique_texts(accepted))
+        verdicts = [by_text[item.cleaned_text] for item in accepted]
         processed_at = datetime.now(UTC)
         version = self._classifier.version
         results = []
@@ -203,23 +205,21 @@ class StreamService:
             results = [
                 ClassificationResult(
                     post_id=item.post.post_id,
-                    label=verdicts[item.cleaned_text].prediction.label,
-                    positive_probability=verdicts[
-                        item.cleaned_text
-                    ].prediction.positive_probability,
-                    confidence=verdicts[item.cleaned_text].prediction.confidence,
+                    label=verdict.prediction.label,
+                    positive_probability=verdict.prediction.positive_probability,
+                    confidence=verdict.prediction.confidence,
                     model_version=version,
                     processed_at=processed_at,
-                    cached=verdicts[item.cleaned_text].cached,
+                    cached=verdict.cached,
                 )
-                for item in accepted
+                for item, verdict in zip(accepted, verdicts, strict=True)
             ]
         return PreparedBatch(
             envelopes=envelopes,
             accepted=accepted,
-            verdicts=[verdicts[item.cleaned_text] for item in accepted],
+            verdicts=verdicts,
             dead_letters=dead_letters,
-            result_rows=result_rows(accepted, verdicts, version, processed_at),
+            result_rows=result_rows(accepted, by_text, version, processed_at),
             results=results,
             processed_at=processed_at,
             offsets=next_offsets(envelopes),
@@ -290,7 +290,7 @@ class StreamService:
         self._wait_for(futures)
         batch.results_published = True
 
-    def _wait_for(self, futures: list) -> None:  # type: ignore[type-arg]
+    def _wait_for(self, futures: list[FutureRecordMetadata]) -> None:
         self._producer.flush(timeout=10)
         for future in futures:
             future.get(timeout=10)
