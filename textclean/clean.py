@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 
 from nltk.tokenize import TweetTokenizer
 from nltk.tokenize.casual import EMOTICON_RE
@@ -46,8 +46,10 @@ def _is_emoji(token: str) -> bool:
     return any(unicodedata.category(ch) == "So" for ch in token)
 
 
+@lru_cache(maxsize=1 << 16)
 def _is_emoticon(token: str) -> bool:
-    return EMOTICON_RE.fullmatch(token) is not None
+    # Every emoticon has a non-alphanumeric character; skipping words avoids a slow regex.
+    return not token.isalnum() and EMOTICON_RE.fullmatch(token) is not None
 
 
 def _entity(token: str, mode: str, placeholder: str, lowercase: bool) -> list[str]:
@@ -56,8 +58,18 @@ def _entity(token: str, mode: str, placeholder: str, lowercase: bool) -> list[st
     return [placeholder] if mode == "token" else []
 
 
+def _case_and_repeat(token: str, config: CleaningConfig) -> str:
+    if config.lowercase:
+        token = token.lower()
+    if config.max_repeat:
+        token = _repeat_re(config.max_repeat).sub(r"\1" * config.max_repeat, token)
+    return token
+
+
 def _normalise_token(token: str, config: CleaningConfig) -> list[str]:
     """Map one raw token to zero or more cleaned tokens."""
+    if token.isalpha():  # fast path for plain words, which no rule below but case/repeat touches
+        return [_case_and_repeat(token, config)]
     if _is_invisible(token):
         return []
     if _URL_RE.match(token):
@@ -72,10 +84,7 @@ def _normalise_token(token: str, config: CleaningConfig) -> list[str]:
             return []
         token = hashtag.group(1)
     emoticon = _is_emoticon(token)
-    if config.lowercase and not emoticon:
-        token = token.lower()
-    if config.max_repeat:
-        token = _repeat_re(config.max_repeat).sub(r"\1" * config.max_repeat, token)
+    token = token if emoticon else _case_and_repeat(token, config)
     if config.punctuation == "remove" and not emoticon and _is_punctuation(token):
         return []
     if config.contractions == "split":

@@ -156,7 +156,23 @@ def validation_figures(logits: np.ndarray, split: Split, decision: Decision) -> 
     out = {"valid_loss": float(loss), "valid_accuracy": figures.get("accuracy", math.nan)}
     if "macro_recall" in figures:
         out["valid_macro_recall"] = figures["macro_recall"]
+    out["valid_score"] = balanced_score(source_report(logits, split, decision))
     return out
+
+
+def balanced_score(report: dict[str, Any]) -> float:
+    """Mean over sources of pos/neg accuracy, plus 3-class macro-recall where a source has it:
+    every domain counts the same, however many rows it has."""
+    parts = []
+    for name, figures in report.items():
+        if name != "all":
+            parts += [figures.get("accuracy", math.nan), figures.get("macro_recall", math.nan)]
+    return round(float(np.nanmean(parts)), 4)
+
+
+def selection_value(figures: dict[str, float], criterion: str) -> float:
+    """Higher is better."""
+    return -figures["valid_loss"] if criterion == "loss" else figures["valid_score"]
 
 
 def default_decision(head: str) -> Decision:
@@ -226,7 +242,7 @@ def fit(
 ) -> list[dict[str, float]]:
     """Train with early stopping on validation loss; leaves the best weights in `model`."""
     tc = config.train
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng(config.seed + tc.init_seed)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, fused=True
     )
@@ -237,7 +253,7 @@ def fit(
     )
     eval_every = max(1, min(total, steps_per_epoch // max(1, tc.evals_per_epoch)))
     history: list[dict[str, float]] = []
-    best = (math.inf, {k: v.clone() for k, v in model.state_dict().items()})
+    best = (-math.inf, {k: v.clone() for k, v in model.state_dict().items()})
     bad_evals, step, running = 0, 0, []
     progress = tqdm(total=total, desc="train", mininterval=5)
     lengths = [len(x) for x in train.ids]
@@ -260,14 +276,12 @@ def fit(
                 running = []
                 history.append(figures)
                 progress.set_postfix(
-                    vloss=f"{figures['valid_loss']:.4f}", vacc=f"{figures['valid_accuracy']:.4f}"
+                    vloss=f"{figures['valid_loss']:.4f}", vscore=f"{figures['valid_score']:.4f}"
                 )
                 logger.info("eval %s", json.dumps(figures))
-                if figures["valid_loss"] < best[0]:
-                    best = (
-                        figures["valid_loss"],
-                        {k: v.clone() for k, v in model.state_dict().items()},
-                    )
+                value = selection_value(figures, tc.early_stopping)
+                if value > best[0]:
+                    best = (value, {k: v.clone() for k, v in model.state_dict().items()})
                     bad_evals = 0
                 else:
                     bad_evals += 1
@@ -284,7 +298,7 @@ def fit(
 def train(config: Config) -> Path:
     """Run one training; returns the checkpoint path."""
     started = time.time()
-    seed_everything(config.seed)
+    seed_everything(config.seed + config.train.init_seed)
     torch.set_num_threads(config.train.threads)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
