@@ -49,7 +49,7 @@ class Metrics:
             "sentiment_database_errors_total", "Failed database writes (retried)."
         )
         self.kafka_errors = counter(
-            "sentiment_kafka_errors_total", "Kafka produce or commit failures.", ("operation",)
+            "sentiment_kafka_errors_total", "Kafka produce/commit/poll failures.", ("operation",)
         )
         self.model_inferences = counter(
             "sentiment_model_inferences_total", "Texts run through the model (cache misses)."

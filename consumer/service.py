@@ -99,6 +99,10 @@ class StreamService:
         self._pending: PreparedBatch | None = None
         self._generation = 0
         self._committed: dict[tuple[str, int], int] = {}
+        # Per owned partition, where the group would restart it: the last offset committed
+        # here, or else the first offset read since it was assigned (= the group's commit).
+        self._restart_at: dict[tuple[str, int], int] = {}
+        self._rewind: dict[tuple[str, int], int] = {}
         self._paused = False
         self.kafka_connected = False
 
@@ -131,11 +135,27 @@ class StreamService:
             self._back_off()
 
     def partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        # kafka-python 3 keeps the fetch position (and the paused flag) of a partition that is
+        # revoked and assigned straight back. Rewind it to where the group restarts it, so the
+        # work abandoned at the revocation is re-read rather than skipped (and later covered
+        # by a commit: lost), and resume it, since the batch it was paused for is gone.
+        for tp in assigned:
+            offset = self._rewind.get((tp.topic, tp.partition))
+            if offset is not None:
+                self._consumer.seek(tp, offset)
+        self._rewind.clear()
+        paused = self._consumer.paused()
+        if paused:
+            self._consumer.resume(*paused)
         self._metrics.assigned_partitions.set(len(assigned))
 
     def partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
         """Abandon uncommitted work: the partitions' next owner re-reads it from the commit."""
         self._generation += 1
+        for tp in revoked:
+            key = (tp.topic, tp.partition)
+            if key in self._restart_at:
+                self._rewind[key] = self._restart_at.pop(key)
         if self._pending is not None:
             logger.warning(
                 "rebalance: abandoning an undelivered batch of %d messages (will be re-read)",
@@ -161,13 +181,23 @@ class StreamService:
                 timeout_ms = POLL_TIMEOUT_MS
             else:
                 timeout_ms = max(0, int((deadline - now) * 1000))
-            polled = self._consumer.poll(
-                timeout_ms=timeout_ms, max_records=settings.batch_max_size - len(envelopes)
-            )
+            try:
+                polled = self._consumer.poll(
+                    timeout_ms=timeout_ms, max_records=settings.batch_max_size - len(envelopes)
+                )
+            except KafkaError as error:
+                # Broker unreachable: keep what this batch already holds (the position is past
+                # it, so dropping it would skip those messages) and poll again later.
+                self._poll_failed(error)
+                if generation != self._generation:  # revoked meanwhile: others re-read them
+                    envelopes = []
+                break
             self.kafka_connected = True
             if generation != self._generation:  # a rebalance happened inside poll()
                 envelopes, generation, deadline = [], self._generation, None
-            for records in polled.values():
+            for tp, records in polled.items():
+                if records:
+                    self._restart_at.setdefault((tp.topic, tp.partition), records[0].offset)
                 envelopes.extend(
                     Envelope(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value)
                     for r in records
@@ -305,6 +335,7 @@ class StreamService:
                 }
             )
             self._committed.update(offsets)
+            self._restart_at.update(offsets)
         except (CommitFailedError, KafkaError) as error:
             # The rows are stored; whoever owns the partitions now re-reads and skips them.
             self._metrics.kafka_errors.labels("commit").inc()
@@ -351,7 +382,17 @@ class StreamService:
         delay = min(self._settings.database_retry_max_seconds, 0.1 * 2**self._pending.attempts)
         deadline = time.monotonic() + delay
         while time.monotonic() < deadline and self._pending is not None and not self.stopping:
-            self._consumer.poll(timeout_ms=min(POLL_TIMEOUT_MS, int(delay * 1000)))
+            try:
+                self._consumer.poll(timeout_ms=min(POLL_TIMEOUT_MS, int(delay * 1000)))
+            except KafkaError as error:
+                self._poll_failed(error)
+
+    def _poll_failed(self, error: KafkaError) -> None:
+        """kafka-python 3 raises from poll() while the broker is unreachable; wait and retry."""
+        self.kafka_connected = False
+        self._metrics.kafka_errors.labels("poll").inc()
+        logger.warning("poll failed (broker unreachable?): %s", error)
+        time.sleep(0.5)
 
     def _resume(self) -> None:
         if self._paused:

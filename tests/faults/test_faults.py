@@ -12,6 +12,7 @@ import pytest
 from devstack import StackEndpoints
 from tests.faults.conftest import long_mode
 from tests.faults.harness import (
+    PARTITIONS,
     Environment,
     Outcome,
     ProxiedBroker,
@@ -46,7 +47,7 @@ def test_scenario_keeps_every_post_exactly_once(
     stack = request.getfixturevalue("embedded_stack") if scenario.needs_stack else services.stack
     posts_topic = f"posts-{group_id}"
     dead_letter_topic = f"dlq-{group_id}"
-    faults_broker.create_topics({posts_topic: 4, dead_letter_topic: 1})
+    faults_broker.create_topics({posts_topic: PARTITIONS, dead_letter_topic: 1})
     env = Environment(
         broker=faults_broker,
         stack=stack,
