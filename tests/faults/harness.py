@@ -914,6 +914,16 @@ def iter_scenarios(long: bool) -> Iterator[Scenario]:
     yield Scenario("redis", posts, rate, 2, outage("redis", k, 1.0, 4.0), needs_stack=True)
     yield Scenario("postgres", posts, rate, 2, outage("postgres", k, 1.0, 4.0), needs_stack=True)
     yield Scenario("broker-cut", posts, rate, 2, outage("cut", k, 1.0, 8.0 if long else 5.0))
+    if long:
+        yield Scenario("mixed", posts, rate, 2, mixed, needs_stack=True)
+
+
+def mixed(rng: random.Random, d: float) -> list[tuple[float, str]]:
+    """Every kind of fault in one run, in a random order; the extra member leaves last."""
+    actions = ["kill"] * 8 + ["redis:2.5", "postgres:2.5", "cut:4.0", "join:c2"]
+    rng.shuffle(actions)
+    actions.append("leave:c2")
+    return list(zip(spread(rng, len(actions), 0.05 * d, 0.9 * d, 3.0), actions, strict=True))
 
 
 def _balanced(moves: list[str]) -> list[str]:

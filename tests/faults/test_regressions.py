@@ -1,0 +1,121 @@
+"""Service-free regression tests for the consumer bugs the fault injection found."""
+
+from __future__ import annotations
+
+import json
+from collections import namedtuple
+from unittest.mock import MagicMock
+
+import pytest
+from kafka import TopicPartition
+from kafka.errors import KafkaConnectionError
+from prometheus_client import CollectorRegistry
+
+from consumer.batch import Envelope, split_batch
+from consumer.metrics import Metrics
+from consumer.service import StreamService
+from consumer.settings import ConsumerSettings
+from schemas.messages import DeadLetterReason
+
+Message = namedtuple("Message", "topic partition offset timestamp key value")
+TP = TopicPartition("posts", 0)
+
+
+def _envelope(value: bytes) -> Envelope:
+    return Envelope("posts", 0, 1, 0, None, value)
+
+
+@pytest.mark.parametrize(
+    "post",
+    [
+        {"post_id": "a", "text": "x\u0000y"},
+        {"post_id": "a", "text": "fine", "author": "b\u0000"},
+        {"post_id": "a", "text": "fine", "metadata": {"k": "\u0000"}},
+    ],
+)
+def test_posts_holding_nul_are_dead_letters_not_crashes(post: dict[str, object]) -> None:
+    accepted, rejected = split_batch([_envelope(json.dumps(post).encode())], str)
+    assert accepted == []
+    assert [letter.reason for letter in rejected] == [DeadLetterReason.SCHEMA_VIOLATION]
+    assert "NUL" in rejected[0].detail
+
+
+class FakeConsumer:
+    """Just enough of KafkaConsumer: poll returns queued results (or raises them)."""
+
+    def __init__(self) -> None:
+        self.results: list[object] = []
+        self.seeks: list[tuple[TopicPartition, int]] = []
+        self.paused_partitions: set[TopicPartition] = set()
+
+    def poll(self, timeout_ms: int = 0, max_records: int = 0) -> dict:  # type: ignore[type-arg]
+        result = self.results.pop(0) if self.results else {}
+        if isinstance(result, Exception):
+            raise result
+        return result  # type: ignore[return-value]
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+    def paused(self) -> set[TopicPartition]:
+        return set(self.paused_partitions)
+
+    def resume(self, *partitions: TopicPartition) -> None:
+        self.paused_partitions -= set(partitions)
+
+    def pause(self, *partitions: TopicPartition) -> None:
+        self.paused_partitions |= set(partitions)
+
+
+def _service(consumer: FakeConsumer) -> StreamService:
+    settings = ConsumerSettings(batch_max_size=10, batch_max_wait_ms=0, posts_topic="posts")
+    metrics = Metrics(CollectorRegistry())
+    return StreamService(
+        settings, consumer, MagicMock(), MagicMock(), MagicMock(), MagicMock(), metrics
+    )  # type: ignore[arg-type]
+
+
+def _records(*offsets: int) -> dict[TopicPartition, list[Message]]:
+    return {TP: [Message("posts", 0, o, 0, None, b"{}") for o in offsets]}
+
+
+def test_a_partition_assigned_straight_back_is_rewound_to_the_abandoned_work() -> None:
+    consumer = FakeConsumer()
+    service = _service(consumer)
+    consumer.results = [_records(40, 41, 42)]
+    assert [e.offset for e in service._collect_batch()] == [40, 41, 42]
+    consumer.pause(TP)  # as while the database was down
+    service.partitions_revoked([TP])
+    service.partitions_assigned([TP])
+    assert consumer.seeks == [(TP, 40)]  # not skipped: read again from the first offset
+    assert consumer.paused() == set()
+
+
+def test_after_a_commit_the_rewind_goes_to_the_commit() -> None:
+    consumer = FakeConsumer()
+    service = _service(consumer)
+    service._consumer.commit = MagicMock()  # type: ignore[attr-defined]
+    consumer.results = [_records(40, 41)]
+    service._collect_batch()
+    service._commit({("posts", 0): 42})
+    service.partitions_revoked([TP])
+    service.partitions_assigned([TP])
+    assert consumer.seeks == [(TP, 42)]
+
+
+def test_a_new_partition_keeps_the_group_position() -> None:
+    consumer = FakeConsumer()
+    service = _service(consumer)
+    service.partitions_assigned([TP])
+    assert consumer.seeks == []
+
+
+def test_an_unreachable_broker_does_not_end_the_loop_nor_drop_the_batch() -> None:
+    consumer = FakeConsumer()
+    service = _service(consumer)
+    service._settings = ConsumerSettings(batch_max_size=10, batch_max_wait_ms=60_000)
+    consumer.results = [_records(7), KafkaConnectionError("socket disconnected")]
+    assert [e.offset for e in service._collect_batch()] == [7]
+    assert service.kafka_connected is False
+    consumer.results = [KafkaConnectionError("socket disconnected")]
+    assert service._collect_batch() == []
