@@ -26,7 +26,7 @@ from tests.integration.conftest import (  # noqa: F401  (fixtures, found by name
 @pytest.fixture(scope="session")
 def bundle_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shipped model when present; otherwise a tiny one trained for the session."""
-    if (DEFAULT_BUNDLE_PATH / "bundle.json").exists():
+    if (DEFAULT_BUNDLE_PATH / "manifest.json").exists():
         return DEFAULT_BUNDLE_PATH
     from training.tiny import make_tiny_bundle
 
