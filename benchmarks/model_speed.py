@@ -35,7 +35,7 @@ Batch = tuple[np.ndarray, np.ndarray]
 
 def make_batches(bundle: ModelBundle, texts: list[str], batch_size: int, seed: int) -> list[Batch]:
     """Stream-like batches: tweets in random order, each batch padded to its longest tweet."""
-    encoded = [bundle.vocab.encode(clean_tokens(t, bundle.cleaning), bundle.max_len) for t in texts]
+    encoded = [bundle.encode(clean_tokens(t, bundle.cleaning)) for t in texts]
     random.Random(seed).shuffle(encoded)
     usable = len(encoded) - len(encoded) % batch_size
     return [pad_batch(encoded[i : i + batch_size]) for i in range(0, usable, batch_size)]

@@ -29,6 +29,7 @@ def _serving_config(checkpoint: dict[str, Any]) -> dict[str, Any]:
     return {
         "model_args": checkpoint["model_args"],
         "max_len": checkpoint["max_len"],
+        "tail_tokens": checkpoint.get("tail_tokens", 0),
         "cleaning": checkpoint["cleaning"],
         "labels": list(LABELS),
         "decision": checkpoint["decision"],
@@ -79,7 +80,8 @@ def export(
     texts = checkpoint["parity_texts"]
     if not texts:
         raise ExportError("checkpoint has no parity texts")
-    diff = check_parity(model, staging / MODEL_FP32, texts, vocab, checkpoint["max_len"], tolerance)
+    truncation = (checkpoint["max_len"], checkpoint.get("tail_tokens", 0))
+    diff = check_parity(model, staging / MODEL_FP32, texts, vocab, truncation, tolerance)
     info: dict[str, Any] = {"opset": graph.opset_import[0].version, "parity_max_abs_diff": diff}
     if quantized:
         quantize(staging / MODEL_FP32, staging / MODEL_INT8)

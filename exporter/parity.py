@@ -18,11 +18,13 @@ from training.model import BiLSTMClassifier
 logger = logging.getLogger(__name__)
 
 
-def parity_batches(texts: Sequence[str], vocab: Vocab, max_len: int) -> list[list[list[int]]]:
+def parity_batches(
+    texts: Sequence[str], vocab: Vocab, truncation: tuple[int, int]
+) -> list[list[list[int]]]:
     """Length-bucketed batches as served, plus one unsorted batch so padding is exercised."""
-    encoded = [vocab.encode(t.split(), max_len) for t in texts]
+    encoded = [vocab.encode(t.split(), *truncation) for t in texts]
     batches = [[encoded[i] for i in idx] for idx in length_buckets([len(e) for e in encoded], 32)]
-    return [*batches, encoded[:64], [vocab.encode([], max_len)]]
+    return [*batches, encoded[:64], [vocab.encode([], *truncation)]]
 
 
 def check_parity(
@@ -30,14 +32,14 @@ def check_parity(
     onnx_path: Path,
     texts: Sequence[str],
     vocab: Vocab,
-    max_len: int,
+    truncation: tuple[int, int],
     tolerance: float,
 ) -> float:
     """Max absolute logit difference; raises ParityError above `tolerance`."""
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     worst = 0.0
     model.eval()
-    for batch in parity_batches(texts, vocab, max_len):
+    for batch in parity_batches(texts, vocab, truncation):
         ids, lengths = pad_batch(batch, vocab.pad_id)
         got = session.run([OUTPUT_LOGITS], {INPUT_IDS: ids, INPUT_LENGTHS: lengths})[0]
         with torch.no_grad():

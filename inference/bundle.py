@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,7 @@ class ModelBundle:
     vocab: Vocab = field(repr=False)
     decision: Decision
     max_len: int
+    tail_tokens: int
     labels: tuple[str, ...]
     model_args: dict[str, Any]
     files: dict[str, str] = field(repr=False)
@@ -124,6 +126,7 @@ class ModelBundle:
                 vocab=Vocab.from_json(_read_json(directory / VOCAB)),
                 decision=Decision.from_dict(config["decision"]),
                 max_len=int(config["max_len"]),
+                tail_tokens=int(config.get("tail_tokens", 0)),
                 labels=tuple(config["labels"]),
                 model_args=dict(config["model_args"]),
                 files=dict(manifest["files"]),
@@ -134,6 +137,10 @@ class ModelBundle:
             raise BundleError(f"{directory}: label map {bundle.labels} != {LABELS}")
         logger.info("loaded model bundle %s from %s", bundle.version, directory)
         return bundle
+
+    def encode(self, tokens: Sequence[str]) -> list[int]:
+        """Token ids exactly as in training (vocabulary, OOV, truncation)."""
+        return self.vocab.encode(tokens, self.max_len, self.tail_tokens)
 
     def model_file(self, quantized: bool) -> Path:
         name = MODEL_INT8 if quantized else MODEL_FP32

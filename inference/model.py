@@ -57,12 +57,11 @@ class SentimentModel:
 
     def logits_cleaned(self, cleaned_texts: Sequence[str]) -> np.ndarray:
         """Raw logits [N, outputs] in input order."""
-        vocab, max_len = self.bundle.vocab, self.bundle.max_len
-        encoded = [vocab.encode(text.split(), max_len) for text in cleaned_texts]
+        encoded = [self.bundle.encode(text.split()) for text in cleaned_texts]
         width = int(self.bundle.model_args["num_outputs"])
         out = np.zeros((len(encoded), width), dtype=np.float32)
         for idx in length_buckets([len(e) for e in encoded], self.batch_size):
-            ids, lengths = pad_batch([encoded[i] for i in idx], vocab.pad_id)
+            ids, lengths = pad_batch([encoded[i] for i in idx], self.bundle.vocab.pad_id)
             feed = {INPUT_IDS: ids, INPUT_LENGTHS: lengths}
             out[idx] = self._session.run([OUTPUT_LOGITS], feed)[0]
         return out

@@ -34,9 +34,16 @@ class Vocab:
         ranked = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: -counts[t])
         return cls((PAD, UNK, *ranked[: max_size - 2]))
 
-    def encode(self, tokens: Sequence[str], max_len: int) -> list[int]:
-        """Token ids, truncated to max_len; an empty text becomes one <unk> so it still scores."""
-        ids = [self.index.get(tok, self.unk_id) for tok in tokens[:max_len]]
+    def encode(self, tokens: Sequence[str], max_len: int, tail_tokens: int = 0) -> list[int]:
+        """Token ids of at most max_len tokens; an empty text becomes one <unk> so it still scores.
+
+        Long texts keep their first max_len - tail_tokens and their last tail_tokens tokens:
+        reviews tend to state their verdict at the end.
+        """
+        if len(tokens) > max_len:
+            head = list(tokens[: max_len - tail_tokens])
+            tokens = head + list(tokens[len(tokens) - tail_tokens :]) if tail_tokens else head
+        ids = [self.index.get(tok, self.unk_id) for tok in tokens]
         return ids or [self.unk_id]
 
     def to_json(self) -> dict[str, object]:

@@ -43,6 +43,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     max_len: int = 320
+    tail_tokens: int = 0  # of a long text keep the last tail_tokens too (0: just the first max_len)
     min_freq: int = 2
     max_vocab: int = 40000
     patience: int = 2  # evaluations without improvement before stopping

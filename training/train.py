@@ -82,8 +82,8 @@ def make_split(rows: list[tuple[Example, bool]], config: Config) -> Split:
     )
 
 
-def encode(split: Split, vocab: Vocab, max_len: int) -> None:
-    split.ids = [vocab.encode(toks, max_len) for toks in split.tokens]
+def encode(split: Split, vocab: Vocab, max_len: int, tail_tokens: int) -> None:
+    split.ids = [vocab.encode(toks, max_len, tail_tokens) for toks in split.tokens]
 
 
 def drop_neutral(split: Split) -> Split:
@@ -315,7 +315,7 @@ def train(config: Config) -> Path:
     vocab = Vocab.build(splits["train"].tokens, min_freq=tc.min_freq, max_size=tc.max_vocab)
     logger.info("vocabulary: %d tokens", len(vocab))
     for split in splits.values():
-        encode(split, vocab, tc.max_len)
+        encode(split, vocab, tc.max_len, tc.tail_tokens)
     train_split = splits["train"]
     if config.model.head == "binary":
         train_split = drop_neutral(train_split)
@@ -378,6 +378,7 @@ def save_checkpoint(
         "cleaning": config.cleaning.to_dict(),
         "decision": decision.to_dict(),
         "max_len": config.train.max_len,
+        "tail_tokens": config.train.tail_tokens,
         "config": _config_dict(config),
         # Real cleaned validation texts for the exporter's parity check.
         "parity_texts": [" ".join(valid.tokens[i]) for i in sample],

@@ -45,6 +45,7 @@ def test_vocab_encodes_oov_and_empty() -> None:
     assert vocab.encode(["good", "unseen", "bad"], max_len=10) == [2, 1, 3]
     assert vocab.encode(["good", "bad", "good"], max_len=2) == [2, 3]
     assert vocab.encode([], max_len=10) == [vocab.unk_id]
+    assert vocab.encode(["good", "bad", "x", "bad", "good"], max_len=3, tail_tokens=2) == [2, 3, 2]
     assert Vocab.from_json(vocab.to_json()) == vocab
     with pytest.raises(ValueError):
         Vocab(("good", "<pad>"))
