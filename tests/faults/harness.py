@@ -603,6 +603,7 @@ class Outcome:
             and self.foreign == 0
             and self.unpublished == 0
             and all(code == 0 for code in self.exit_codes.values())
+            and not self.notes
         )
 
     def problems(self) -> list[str]:
@@ -892,6 +893,7 @@ def iter_scenarios(long: bool) -> Iterator[Scenario]:
     k = 4 if long else 1
     posts = 20_000 if long else 3_000
     rate = 400.0 if long else 300.0
+    poison = 10 if long else 2  # rounds of every poison kind
 
     def kills(count: int) -> Callable[[random.Random, float], list[tuple[float, str]]]:
         return lambda rng, d: [(t, "kill") for t in spread(rng, count, 0.1 * d, 0.9 * d, 2.0)]
@@ -909,13 +911,15 @@ def iter_scenarios(long: bool) -> Iterator[Scenario]:
 
         return plan
 
-    yield Scenario("sigkill", posts, rate, 2, kills(24 if long else 3))
-    yield Scenario("rebalance", posts, rate, 1, rebalances)
-    yield Scenario("redis", posts, rate, 2, outage("redis", k, 1.0, 4.0), needs_stack=True)
-    yield Scenario("postgres", posts, rate, 2, outage("postgres", k, 1.0, 4.0), needs_stack=True)
-    yield Scenario("broker-cut", posts, rate, 2, outage("cut", k, 1.0, 8.0 if long else 5.0))
+    yield Scenario("sigkill", posts, rate, 2, kills(24 if long else 3), poison_rounds=poison)
+    yield Scenario("rebalance", posts, rate, 1, rebalances, poison_rounds=poison)
+    for server in ("redis", "postgres"):
+        plan = outage(server, k, 1.0, 4.0)
+        yield Scenario(server, posts, rate, 2, plan, poison_rounds=poison, needs_stack=True)
+    cuts = outage("cut", k, 1.0, 8.0 if long else 5.0)
+    yield Scenario("broker-cut", posts, rate, 2, cuts, poison_rounds=poison)
     if long:
-        yield Scenario("mixed", posts, rate, 2, mixed, needs_stack=True)
+        yield Scenario("mixed", posts, rate, 2, mixed, poison_rounds=poison, needs_stack=True)
 
 
 def mixed(rng: random.Random, d: float) -> list[tuple[float, str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -118,11 +119,12 @@ def test_the_onnx_graphs_are_plain_onnx(bundle_path: Path) -> None:
 
 
 def test_the_serving_code_loads_nothing_that_can_run_code() -> None:
-    risky = ("import pickle", "pickle.load", "torch.load", "joblib", "allow_pickle=True", "eval(")
+    risky = re.compile(
+        r"import pickle|pickle\.loads?\(|torch\.load|joblib|allow_pickle=True|(?<![\w.])eval\("
+    )
     for package in ("inference", "consumer", "schemas", "textclean"):
         for source in (ROOT / package).rglob("*.py"):
-            text = source.read_text()
-            assert not [word for word in risky if word in text], source
+            assert not risky.search(source.read_text()), source
 
 
 def test_a_verified_bundle_classifies(bundle_path: Path) -> None:
