@@ -815,8 +815,10 @@ class Runner:
             dlq = read_topic(env.broker.bootstrap, env.dead_letter_topic)
             check(outcome, truth, env.dsn, dlq, env.posts_topic)
             for process in self.fleet.members.values():
-                if not process.readiness().get("ready"):
-                    outcome.notes.append(f"{process.log_path.name} not ready at the end")
+                try:  # a busy machine can be slow to answer: allow some seconds
+                    process.wait_ready(timeout=15)
+                except (TimeoutError, RuntimeError) as error:
+                    outcome.notes.append(f"{process.log_path.name} not ready at the end: {error}")
             self.fleet.stop_all()
         finally:
             self.fleet.kill_all()
