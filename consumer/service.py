@@ -142,6 +142,7 @@ class StreamService:
         for tp in assigned:
             offset = self._rewind.get((tp.topic, tp.partition))
             if offset is not None:
+                logger.info("rewinding %s[%d] to %d", tp.topic, tp.partition, offset)
                 self._consumer.seek(tp, offset)
         self._rewind.clear()
         paused = self._consumer.paused()
