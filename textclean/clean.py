@@ -7,12 +7,12 @@ import re
 import unicodedata
 from functools import cache, lru_cache
 
-from nltk.tokenize import TweetTokenizer
 from nltk.tokenize.casual import EMOTICON_RE
 
 from textclean.config import NUMBER_TOKEN, URL_TOKEN, USER_TOKEN, CleaningConfig
 from textclean.lemmatize import lemmatize_tokens
 from textclean.stopwords import NEGATIONS, STOPWORDS
+from textclean.tokenize import tweet_tokens
 
 _HTML_TAG_RE = re.compile(r"<\s*/?\s*[a-zA-Z][^<>]{0,40}>")
 _URL_RE = re.compile(r"^(?:https?://|www\.)\S+$|^\S+\.(?:com|org|net|ly|co)(?:/\S*)?$", re.I)
@@ -22,11 +22,6 @@ _NUMBER_RE = re.compile(r"^[+-]?\d[\d,.:/]*(?:st|nd|rd|th|s|k|am|pm)?$", re.I)
 _CONTRACTION_RE = re.compile(r"^(\w+?)(n't|'s|'re|'ve|'ll|'d|'m)$", re.I)
 # Variation selectors and zero-width joiners that TweetTokenizer leaves as lone tokens.
 _INVISIBLE = {"Mn", "Cf", "Me"}
-
-
-@cache
-def _tokenizer() -> TweetTokenizer:
-    return TweetTokenizer(preserve_case=True, reduce_len=False, strip_handles=False)
 
 
 @cache
@@ -52,10 +47,10 @@ def _is_emoticon(token: str) -> bool:
     return not token.isalnum() and EMOTICON_RE.fullmatch(token) is not None
 
 
-def _entity(token: str, mode: str, placeholder: str, lowercase: bool) -> list[str]:
+def _entity(token: str, mode: str, placeholder: str, lowercase: bool) -> tuple[str, ...]:
     if mode == "keep":
-        return [token.lower() if lowercase else token]
-    return [placeholder] if mode == "token" else []
+        return (token.lower() if lowercase else token,)
+    return (placeholder,) if mode == "token" else ()
 
 
 def _case_and_repeat(token: str, config: CleaningConfig) -> str:
@@ -66,12 +61,14 @@ def _case_and_repeat(token: str, config: CleaningConfig) -> str:
     return token
 
 
-def _normalise_token(token: str, config: CleaningConfig) -> list[str]:
+# Tokens follow Zipf's law: caching their normalisation makes most lookups a dict hit.
+@lru_cache(maxsize=1 << 17)
+def _normalise_token(token: str, config: CleaningConfig) -> tuple[str, ...]:
     """Map one raw token to zero or more cleaned tokens."""
     if token.isalpha():  # fast path for plain words, which no rule below but case/repeat touches
-        return [_case_and_repeat(token, config)]
+        return (_case_and_repeat(token, config),)
     if _is_invisible(token):
-        return []
+        return ()
     if _URL_RE.match(token):
         return _entity(token, config.urls, URL_TOKEN, config.lowercase)
     if _MENTION_RE.match(token):
@@ -81,17 +78,17 @@ def _normalise_token(token: str, config: CleaningConfig) -> list[str]:
     hashtag = _HASHTAG_RE.match(token)
     if hashtag and config.hashtags != "keep":
         if config.hashtags == "remove":
-            return []
+            return ()
         token = hashtag.group(1)
     emoticon = _is_emoticon(token)
     token = token if emoticon else _case_and_repeat(token, config)
     if config.punctuation == "remove" and not emoticon and _is_punctuation(token):
-        return []
+        return ()
     if config.contractions == "split":
         split = _CONTRACTION_RE.match(token)
         if split:
-            return [split.group(1), split.group(2)]
-    return [token]
+            return (split.group(1), split.group(2))
+    return (token,)
 
 
 def clean_tokens(text: str, config: CleaningConfig) -> list[str]:
@@ -99,7 +96,7 @@ def clean_tokens(text: str, config: CleaningConfig) -> list[str]:
     if config.strip_html:
         text = _HTML_TAG_RE.sub(" ", html.unescape(text))
     tokens: list[str] = []
-    for raw in _tokenizer().tokenize(text):
+    for raw in tweet_tokens(text):
         tokens.extend(_normalise_token(raw, config))
     if config.remove_stopwords:
         tokens = [t for t in tokens if t in NEGATIONS or t not in STOPWORDS]
