@@ -18,8 +18,8 @@ def tune_decision(head: str, logits: np.ndarray, labels: np.ndarray) -> tuple[De
     if head == "binary":
         grid = [
             Decision(kind="band", neutral_low=lo, neutral_high=hi)
-            for lo in np.arange(0.20, 0.501, 0.025)
-            for hi in np.arange(0.50, 0.801, 0.025)
+            for lo in np.arange(0.05, 0.501, 0.025)
+            for hi in np.arange(0.50, 0.951, 0.025)
         ]
     else:
         grid = [Decision(kind="argmax", neutral_bias=b) for b in np.arange(-2.0, 2.01, 0.1)]
