@@ -143,12 +143,16 @@ class Bench:
         ]
 
 
-def stored(dsn: str) -> int:
+def query(dsn: str, sql: str) -> list[tuple]:  # type: ignore[type-arg]
     with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM results")
-        count = cursor.fetchone()[0]
+        cursor.execute(sql)
+        rows = cursor.fetchall()
     connection.close()
-    return count
+    return rows
+
+
+def stored(dsn: str) -> int:
+    return query(dsn, "SELECT count(*) FROM results")[0][0]
 
 
 def wait_stored(dsn: str, expected: int, timeout: float) -> None:
