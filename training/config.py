@@ -52,6 +52,7 @@ class TrainConfig:
     evals_per_epoch: int = 2
     max_steps: int = 0  # 0 = no limit (tests use a few steps)
     threads: int = 2
+    init_from: str = ""  # checkpoint to continue from (same data, a short low-LR second stage)
     init_seed: int = 0  # added to the seed for weights and batch order only (not the data split)
 
 

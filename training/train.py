@@ -254,6 +254,10 @@ def fit(
     eval_every = max(1, min(total, steps_per_epoch // max(1, tc.evals_per_epoch)))
     history: list[dict[str, float]] = []
     best = (-math.inf, {k: v.clone() for k, v in model.state_dict().items()})
+    if tc.init_from:  # the second stage must beat the model it starts from
+        start = validation_figures(predict_logits(model, valid), valid, decision)
+        logger.info("eval %s", json.dumps({**start, "step": 0}))
+        best = (selection_value(start, tc.early_stopping), best[1])
     bad_evals, step, running = 0, 0, []
     progress = tqdm(total=total, desc="train", mininterval=5)
     lengths = [len(x) for x in train.ids]
@@ -312,14 +316,19 @@ def train(config: Config) -> Path:
                     out / "heldout" / f"{source}_test.csv.gz",
                 )
     tc = config.train
-    vocab = Vocab.build(splits["train"].tokens, min_freq=tc.min_freq, max_size=tc.max_vocab)
+    if tc.init_from:  # continue from a checkpoint: its vocabulary and weights
+        model, previous = load_checkpoint(tc.init_from)
+        vocab = Vocab(tuple(previous["vocab"]))
+    else:
+        vocab = Vocab.build(splits["train"].tokens, min_freq=tc.min_freq, max_size=tc.max_vocab)
     logger.info("vocabulary: %d tokens", len(vocab))
     for split in splits.values():
         encode(split, vocab, tc.max_len, tc.tail_tokens)
     train_split = splits["train"]
     if config.model.head == "binary":
         train_split = drop_neutral(train_split)
-    model = build_model(config, vocab)
+    if not tc.init_from:
+        model = build_model(config, vocab)
     logger.info("model: %s, %d parameters", model.args, sum(p.numel() for p in model.parameters()))
     decision = default_decision(config.model.head)
     history = fit(model, train_split, _binary_view(splits["valid"], config), config, decision)
