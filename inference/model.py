@@ -9,7 +9,7 @@ import numpy as np
 import onnxruntime as ort
 
 from inference.bundle import ModelBundle
-from inference.decision import decide
+from inference.decision import NEUTRAL, class_probabilities, decide
 from inference.vocab import pad_batch
 from textclean import clean_text
 
@@ -66,11 +66,25 @@ class SentimentModel:
             out[idx] = self._session.run([OUTPUT_LOGITS], feed)[0]
         return out
 
+    def decide_cleaned(
+        self, cleaned_texts: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """-> (label ids, positive probability, confidence) arrays, exactly as served."""
+        logits = self.logits_cleaned(cleaned_texts)
+        labels, p_pos, confidence = decide(logits, self.bundle.decision)
+        # A post with no tokens left carries no sentiment: neutral, whatever <unk> scores.
+        empty = np.array([not text.strip() for text in cleaned_texts])
+        if empty.any():
+            labels = np.where(empty, NEUTRAL, labels)
+            neutral_p = class_probabilities(logits, self.bundle.decision)[:, NEUTRAL]
+            confidence = np.where(empty, neutral_p, confidence)
+        return labels, p_pos, confidence
+
     def predict_cleaned(self, cleaned_texts: Sequence[str]) -> list[Prediction]:
         """Predictions for `clean_text` outputs ("" is fine), in input order."""
         if not cleaned_texts:
             return []
-        labels, p_pos, confidence = decide(self.logits_cleaned(cleaned_texts), self.bundle.decision)
+        labels, p_pos, confidence = self.decide_cleaned(cleaned_texts)
         names = self.bundle.labels
         return [
             Prediction(names[int(lab)], float(p), float(c))

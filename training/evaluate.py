@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from inference import ModelBundle, SentimentModel
-from inference.decision import decide
 from textclean import clean_text
 from training.baselines import tfidf_scores, train_tfidf_logreg, vader_scores
 from training.data import Example, read_examples
@@ -27,9 +26,8 @@ def model_figures(model: SentimentModel, rows: list[Example]) -> dict[str, Any]:
     labels = np.array([r.label for r in rows])
     cleaned = [clean_text(r.text, model.bundle.cleaning) for r in rows]
     started = time.perf_counter()
-    logits = model.logits_cleaned(cleaned)
+    pred, p_pos, _ = model.decide_cleaned(cleaned)
     seconds = time.perf_counter() - started
-    pred, p_pos, _ = decide(logits, model.bundle.decision)
     return {**all_metrics(labels, p_pos, pred), "model_seconds": round(seconds, 2)}
 
 
