@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -22,6 +23,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, required=True, help="bundle directory (replaced)")
     parser.add_argument("--quantize", action="store_true", help="also write model.int8.onnx")
     parser.add_argument("--tolerance", type=float, default=1e-4, help="max |onnx - torch| logit")
+    parser.add_argument(
+        "--evaluation",
+        type=Path,
+        default=None,
+        help="JSON printed by `python -m training evaluate` for this model, put in the card",
+    )
     return parser.parse_args(argv)
 
 
@@ -31,8 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parse_args(argv)
     try:
+        evaluation = json.loads(args.evaluation.read_text()) if args.evaluation else None
         bundle = export(
-            args.checkpoint, args.out, quantized=args.quantize, tolerance=args.tolerance
+            args.checkpoint,
+            args.out,
+            quantized=args.quantize,
+            tolerance=args.tolerance,
+            evaluation=evaluation,
         )
     except ExportError:
         logger.exception("export failed")

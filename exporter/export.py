@@ -64,8 +64,14 @@ def int8_agreement(bundle_dir: Path, texts: list[str]) -> dict[str, float]:
 
 
 def export(
-    checkpoint_path: Path, out_dir: Path, *, quantized: bool, tolerance: float = 1e-4
+    checkpoint_path: Path,
+    out_dir: Path,
+    *,
+    quantized: bool,
+    tolerance: float = 1e-4,
+    evaluation: dict[str, Any] | None = None,
 ) -> ModelBundle:
+    """evaluation: optional `python -m training evaluate` JSON to put in the card and metrics."""
     model, checkpoint = load_checkpoint(checkpoint_path)
     vocab = Vocab(tuple(checkpoint["vocab"]))
     staging = out_dir.with_name(out_dir.name + ".staging")
@@ -91,8 +97,12 @@ def export(
     if quantized:
         info |= int8_agreement(staging, texts)
     metrics = {k: v for k, v in checkpoint["metrics"].items() if k != "history"}
-    _write_json(staging / "metrics.json", {"training": metrics, "export": info})
-    (staging / "MODEL_CARD.md").write_text(model_card(checkpoint, info), encoding="utf-8")
+    figures = {"training": metrics, "export": info}
+    if evaluation:
+        figures["evaluation"] = evaluation
+    _write_json(staging / "metrics.json", figures)
+    card = model_card(checkpoint, info, evaluation)
+    (staging / "MODEL_CARD.md").write_text(card, encoding="utf-8")
     version = write_manifest(staging, BUNDLE_NAME)
     if out_dir.exists():
         shutil.rmtree(out_dir)
