@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from inference.decision import NEUTRAL, Decision, decide, positive_probability
+from inference.decision import NEUTRAL, Decision, decide
 from inference.vocab import Vocab, pad_batch
 from textclean import CleaningConfig, clean_tokens
 from training.config import Config
@@ -413,6 +413,3 @@ def load_checkpoint(path: str | Path) -> tuple[BiLSTMClassifier, dict[str, Any]]
     model.load_state_dict(checkpoint["state_dict"])
     model.eval()
     return model, checkpoint
-
-
-__all__ = ["load_checkpoint", "positive_probability", "train"]
