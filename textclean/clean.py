@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from functools import cache, lru_cache
+from collections.abc import Callable
+from functools import cache, lru_cache, partial
 
 from nltk.tokenize.casual import EMOTICON_RE
 
@@ -61,8 +62,6 @@ def _case_and_repeat(token: str, config: CleaningConfig) -> str:
     return token
 
 
-# Tokens follow Zipf's law: caching their normalisation makes most lookups a dict hit.
-@lru_cache(maxsize=1 << 17)
 def _normalise_token(token: str, config: CleaningConfig) -> tuple[str, ...]:
     """Map one raw token to zero or more cleaned tokens."""
     if token.isalpha():  # fast path for plain words, which no rule below but case/repeat touches
@@ -91,13 +90,24 @@ def _normalise_token(token: str, config: CleaningConfig) -> tuple[str, ...]:
     return (token,)
 
 
+@cache
+def _token_normaliser(config: CleaningConfig) -> Callable[[str], tuple[str, ...]]:
+    """`_normalise_token` for one config, cached by token.
+
+    Tokens follow Zipf's law, so most lookups are cache hits. The cache is per config and keyed
+    by the token alone: hashing the config's fields for every token cost more than the work.
+    """
+    return lru_cache(maxsize=1 << 17)(partial(_normalise_token, config=config))
+
+
 def clean_tokens(text: str, config: CleaningConfig) -> list[str]:
     """Tokenise and normalise one text according to `config`; may return []."""
     if config.strip_html:
         text = _HTML_TAG_RE.sub(" ", html.unescape(text))
     tokens: list[str] = []
+    normalise = _token_normaliser(config)
     for raw in tweet_tokens(text):
-        tokens.extend(_normalise_token(raw, config))
+        tokens.extend(normalise(raw))
     if config.remove_stopwords:
         tokens = [t for t in tokens if t in NEGATIONS or t not in STOPWORDS]
     if config.lemmatize:
