@@ -27,7 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -53,6 +53,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def embedded_stack(prefix: str) -> Iterator[tuple[EmbeddedStack, Path]]:
+    """A throw-away embedded stack on free ports, and a work folder beside it."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        workdir = Path(tmp)
+        config = StackConfig(
+            state_dir=workdir / "stack",
+            kafka_port=free_port(),
+            redis_port=free_port(),
+            postgres_port=free_port(),
+        )
+        stack = EmbeddedStack(config)
+        with stack:
+            yield stack, workdir
 
 
 def load_tweets(data_dir: Path, limit: int) -> list[str]:
@@ -392,6 +408,58 @@ def plot(records: list[dict], path: Path) -> None:  # type: ignore[type-arg]
     figure.savefig(path, dpi=100)
 
 
+def build_plan(
+    bench: Bench, saturation_posts: int, scale: float
+) -> list[tuple[str, Callable[[], dict]]]:  # type: ignore[type-arg]
+    """Every scenario, by name, in the order they run."""
+    texts = bench.texts
+    plan = [
+        (
+            "saturation-1",
+            lambda: run_saturation(bench, "saturation-1", texts[:saturation_posts], 1),
+        ),
+        (
+            "saturation-2",
+            lambda: run_saturation(bench, "saturation-2", texts[:saturation_posts], 2),
+        ),
+    ]
+    for rate in (500, 1000, 2000, 4000):
+        count = int(rate * 20 * scale)
+        plan.append(
+            (
+                f"offered-{rate}",
+                lambda r=rate, n=count: run_offered(bench, f"offered-{r}", texts[:n], r),
+            )
+        )
+    for share in (0.0, 0.3, 0.9):
+        name = f"cache-{int(share * 100)}pct"
+        plan.append(
+            (
+                name,
+                lambda s=share, n=name: run_saturation(
+                    bench, n, with_repeats(texts, saturation_posts // 2, s), 1
+                ),
+            )
+        )
+    for size in (32, 256, 1024):
+        for wait in (5, 50):
+            name = f"sweep-b{size}-w{wait}"
+            plan.append(
+                (
+                    name,
+                    lambda b=size, w=wait, n=name: run_offered(
+                        bench,
+                        n,
+                        texts[: int(2000 * 15 * scale)],
+                        2000,
+                        batch_max_size=b,
+                        batch_max_wait_ms=w,
+                    ),
+                )
+            )
+    return plan
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.e2e",
@@ -415,75 +483,21 @@ def main(argv: list[str] | None = None) -> int:
     def wanted(name: str) -> bool:
         return not args.only or any(name.startswith(prefix) for prefix in args.only)
 
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        workdir = Path(tmp)
-        config = StackConfig(
-            state_dir=workdir / "stack",
-            kafka_port=free_port(),
-            redis_port=free_port(),
-            postgres_port=free_port(),
-        )
-        stack = EmbeddedStack(config)
-        with stack:
-            bench = Bench(stack, workdir, args.bundle, texts)
-            records: list[dict] = []  # type: ignore[type-arg]
-            reference = model_only(args.bundle, texts[:20_000])
-            records.append(reference)
-            print(json.dumps(reference), flush=True)
-            plan = [
-                (
-                    "saturation-1",
-                    lambda: run_saturation(bench, "saturation-1", texts[:saturation_posts], 1),
-                ),
-                (
-                    "saturation-2",
-                    lambda: run_saturation(bench, "saturation-2", texts[:saturation_posts], 2),
-                ),
-            ]
-            for rate in (500, 1000, 2000, 4000):
-                count = int(rate * 20 * scale)
-                plan.append(
-                    (
-                        f"offered-{rate}",
-                        lambda r=rate, n=count: run_offered(bench, f"offered-{r}", texts[:n], r),
-                    )
+    with embedded_stack("bench-") as (stack, workdir):
+        bench = Bench(stack, workdir, args.bundle, texts)
+        reference = model_only(args.bundle, texts[:20_000])
+        records: list[dict] = [reference]  # type: ignore[type-arg]
+        print(json.dumps(reference), flush=True)
+        for name, run in build_plan(bench, saturation_posts, scale):
+            if not wanted(name):
+                continue
+            record = run()
+            if "sustained_posts_per_s" in record:
+                record["ratio_to_model"] = round(
+                    record["sustained_posts_per_s"] / reference["model_posts_per_s"], 2
                 )
-            for share in (0.0, 0.3, 0.9):
-                name = f"cache-{int(share * 100)}pct"
-                plan.append(
-                    (
-                        name,
-                        lambda s=share, n=name: run_saturation(
-                            bench, n, with_repeats(texts, saturation_posts // 2, s), 1
-                        ),
-                    )
-                )
-            for size in (32, 256, 1024):
-                for wait in (5, 50):
-                    name = f"sweep-b{size}-w{wait}"
-                    plan.append(
-                        (
-                            name,
-                            lambda b=size, w=wait, n=name: run_offered(
-                                bench,
-                                n,
-                                texts[: int(2000 * 15 * scale)],
-                                2000,
-                                batch_max_size=b,
-                                batch_max_wait_ms=w,
-                            ),
-                        )
-                    )
-            for name, run in plan:
-                if not wanted(name):
-                    continue
-                record = run()
-                if "sustained_posts_per_s" in record:
-                    record["ratio_to_model"] = round(
-                        record["sustained_posts_per_s"] / reference["model_posts_per_s"], 2
-                    )
-                records.append(record)
-                print(json.dumps(record), flush=True)
+            records.append(record)
+            print(json.dumps(record), flush=True)
 
     result = {"machine": machine(args.bundle), "records": records}
     json_path = out / f"e2e-{stamp}.json"

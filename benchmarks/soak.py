@@ -13,7 +13,6 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +23,7 @@ from benchmarks.e2e import (
     DATA_DIR,
     RESULTS_DIR,
     Bench,
-    free_port,
+    embedded_stack,
     load_tweets,
     machine,
     posts_file,
@@ -32,7 +31,6 @@ from benchmarks.e2e import (
     start_all,
     stop_all,
 )
-from devstack import EmbeddedStack, StackConfig
 from inference import DEFAULT_BUNDLE_PATH
 
 
@@ -138,17 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     texts = load_tweets(args.data, 150_000)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
-        workdir = Path(tmp)
-        config = StackConfig(
-            state_dir=workdir / "stack",
-            kafka_port=free_port(),
-            redis_port=free_port(),
-            postgres_port=free_port(),
-        )
-        stack = EmbeddedStack(config)
-        with stack:
-            result = soak(Bench(stack, workdir, args.bundle, texts), args.posts, args.rate)
+    with embedded_stack("soak-") as (stack, workdir):
+        result = soak(Bench(stack, workdir, args.bundle, texts), args.posts, args.rate)
     result["machine"] = machine(args.bundle)
     (args.out / f"soak-{stamp}.json").write_text(json.dumps(result, indent=2))
     plot(result, args.out / f"soak-{stamp}.png")

@@ -30,6 +30,7 @@ from devstack import EmbeddedStack, StackConfig, StackEndpoints
 from devstack import kafka as kafka_admin
 from devstack.config import dsn_for_database
 from devstack.postgres import apply_migrations, drop_database, ensure_database
+from inference import DEFAULT_BUNDLE_PATH
 
 logger = logging.getLogger(__name__)
 
@@ -270,3 +271,16 @@ def redis_client(stack_endpoints: StackEndpoints, redis_prefix: str) -> Iterator
     if keys:
         client.delete(*keys)
     client.close()
+
+
+# ---- the model ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def bundle_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped model when present; otherwise a tiny one trained for the session."""
+    if (DEFAULT_BUNDLE_PATH / "manifest.json").exists():
+        return DEFAULT_BUNDLE_PATH
+    from training.tiny import make_tiny_bundle
+
+    return make_tiny_bundle(tmp_path_factory.mktemp("bundle"))

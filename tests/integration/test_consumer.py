@@ -12,7 +12,7 @@ import pytest
 
 from consumer.processes import ConsumerProcess
 from devstack import EmbeddedStack, StackEndpoints
-from inference import DEFAULT_BUNDLE_PATH, ModelBundle, SentimentModel
+from inference import ModelBundle, SentimentModel
 from schemas import ClassificationResult
 from tests.integration.streaming import (
     StreamSetup,
@@ -23,16 +23,6 @@ from tests.integration.streaming import (
     stored_count,
     wait_for,
 )
-
-
-@pytest.fixture(scope="session")
-def bundle_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shipped model when present; otherwise a tiny one trained for the session."""
-    if (DEFAULT_BUNDLE_PATH / "manifest.json").exists():
-        return DEFAULT_BUNDLE_PATH
-    from training.tiny import make_tiny_bundle
-
-    return make_tiny_bundle(tmp_path_factory.mktemp("bundle"))
 
 
 @pytest.fixture
