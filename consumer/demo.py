@@ -39,7 +39,12 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-running",
         action="store_true",
-        help="leave the stack and consumers up after the summary (Ctrl-C stops)",
+        help="leave the consumers up after the summary (Ctrl-C stops)",
+    )
+    parser.add_argument(
+        "--stop-stack",
+        action="store_true",
+        help="stop the embedded stack at the end (default: leave it up to query the results)",
     )
 
 
@@ -103,7 +108,7 @@ def run_demo(args: argparse.Namespace) -> int:
         wait_until_handled(consumers, report.delivered)
         print(summary(endpoints.postgres_dsn, consumers, started))
         if args.keep_running:
-            print("stack and consumers keep running; Ctrl-C to stop")
+            print("consumers keep running; Ctrl-C to stop")
             _sleep_forever()
     return 0 if report.failed == 0 else 1
 
