@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 EXTRAS ?= embedded,training,test
 
-.PHONY: setup demo test lint stack-up stack-down bench clean
+.PHONY: setup system demo test lint stack-up stack-down clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,11 @@ setup: $(BIN)/python
 demo: setup
 	$(BIN)/python -m consumer demo $(ARGS)
 
-test: setup lint
+# Debian's prometheus (promtool) and the docker-compose binary, for tests/deploy (idempotent).
+system:
+	bash .ci/system-packages.sh
+
+test: setup system lint
 	$(BIN)/python -m pytest -q $(ARGS)
 
 lint:
