@@ -282,6 +282,14 @@ def run_saturation(
     }
 
 
+def replay_command(bench: Bench, topic: str, path: Path, *options: str) -> list[str]:
+    """`python -m producer replay` of a posts file into the bench's broker."""
+    return [
+        sys.executable, "-m", "producer", "--bootstrap-servers", bench.endpoints.kafka_bootstrap,
+        "--topic", topic, "replay", str(path), "--no-progress", *options,
+    ]  # fmt: skip
+
+
 def run_offered(bench: Bench, name: str, texts: list[str], rate: float, **settings: object) -> dict:  # type: ignore[type-arg]
     topic = bench.reset(name)
     path = posts_file(bench.workdir, name, texts)
@@ -289,20 +297,7 @@ def run_offered(bench: Bench, name: str, texts: list[str], rate: float, **settin
     with rss_sampler(processes) as peak:
         start_all(processes)
         producer = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "producer",
-                "--bootstrap-servers",
-                bench.endpoints.kafka_bootstrap,
-                "--topic",
-                topic,
-                "replay",
-                str(path),
-                "--rate",
-                str(rate),
-                "--no-progress",
-            ],
+            replay_command(bench, topic, path, "--rate", str(rate)),
             capture_output=True,
             text=True,
             check=True,

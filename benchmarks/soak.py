@@ -28,6 +28,7 @@ from benchmarks.e2e import (
     machine,
     posts_file,
     query,
+    replay_command,
     start_all,
     stop_all,
 )
@@ -46,21 +47,7 @@ def soak(bench: Bench, posts: int, rate: float | None) -> dict:  # type: ignore[
     path = posts_file(bench.workdir, "soak", bench.texts)
     consumers = bench.consumers(topic, 2)
     start_all(consumers)
-    command = [
-        sys.executable,
-        "-m",
-        "producer",
-        "--bootstrap-servers",
-        bench.endpoints.kafka_bootstrap,
-        "--topic",
-        topic,
-        "replay",
-        str(path),
-        "--loop",
-        "--limit",
-        str(posts),
-        "--no-progress",
-    ]
+    command = replay_command(bench, topic, path, "--loop", "--limit", str(posts))
     if rate:
         command += ["--rate", str(rate)]
     producer = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -98,7 +99,6 @@ class StreamService:
         self._stop = threading.Event()
         self._pending: PreparedBatch | None = None
         self._generation = 0
-        self._committed: dict[tuple[str, int], int] = {}
         # Per owned partition, where the group would restart it: the last offset committed
         # here, or else the first offset read since it was assigned (= the group's commit).
         self._restart_at: dict[tuple[str, int], int] = {}
@@ -335,7 +335,6 @@ class StreamService:
                     for (topic, partition), offset in offsets.items()
                 }
             )
-            self._committed.update(offsets)
             self._restart_at.update(offsets)
         except (CommitFailedError, KafkaError) as error:
             # The rows are stored; whoever owns the partitions now re-reads and skips them.
@@ -348,8 +347,9 @@ class StreamService:
         now = time.time()
         metrics.results_stored.inc(inserted)
         metrics.duplicates_skipped.inc(len(batch.accepted) - inserted)
+        for label, count in Counter(v.prediction.label for v in batch.verdicts).items():
+            metrics.posts_classified.labels(label).inc(count)
         for item, verdict in zip(batch.accepted, batch.verdicts, strict=True):
-            metrics.posts_classified.labels(verdict.prediction.label).inc()
             metrics.confidence.observe(verdict.prediction.confidence)
             metrics.end_to_end_latency.observe(max(0.0, now - item.envelope.timestamp_ms / 1000))
         metrics.last_batch.set(now)
@@ -366,7 +366,7 @@ class StreamService:
     def _update_lag(self) -> None:
         for tp in self._consumer.assignment():
             end = self._consumer.highwater(tp)
-            done = self._committed.get((tp.topic, tp.partition))
+            done = self._restart_at.get((tp.topic, tp.partition))
             if end is not None and done is not None:
                 self._metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
                     max(0, end - done)
