@@ -13,7 +13,7 @@ from nltk.tokenize.casual import EMOTICON_RE
 from textclean.config import NUMBER_TOKEN, URL_TOKEN, USER_TOKEN, CleaningConfig
 from textclean.lemmatize import lemmatize_tokens
 from textclean.stopwords import NEGATIONS, STOPWORDS
-from textclean.tokenize import tweet_tokens
+from textclean.tokenize import independent_parts, part_tokens, tweet_tokens
 
 _HTML_TAG_RE = re.compile(r"<\s*/?\s*[a-zA-Z][^<>]{0,40}>")
 _URL_RE = re.compile(r"^(?:https?://|www\.)\S+$|^\S+\.(?:com|org|net|ly|co)(?:/\S*)?$", re.I)
@@ -97,17 +97,42 @@ def _token_normaliser(config: CleaningConfig) -> Callable[[str], tuple[str, ...]
     Tokens follow Zipf's law, so most lookups are cache hits. The cache is per config and keyed
     by the token alone: hashing the config's fields for every token cost more than the work.
     """
-    return lru_cache(maxsize=1 << 17)(partial(_normalise_token, config=config))
+    return lru_cache(maxsize=1 << 16)(partial(_normalise_token, config=config))
+
+
+# Longer parts (URLs mostly) are rarely repeated; the bound also keeps the cache small:
+# at most 64k parts of at most 40 characters, a few MB.
+_CACHED_PART_CHARS = 40
+
+
+@cache
+def _part_cleaners(config: CleaningConfig) -> tuple[Callable[[str], tuple[str, ...]], ...]:
+    """(cached, uncached) functions from one independent part of a text to its cleaned tokens."""
+    normalise = _token_normaliser(config)
+
+    def clean_part(part: str) -> tuple[str, ...]:
+        return tuple(token for raw in part_tokens(part) for token in normalise(raw))
+
+    return lru_cache(maxsize=1 << 16)(clean_part), clean_part
+
+
+def _tokens(text: str, config: CleaningConfig) -> list[str]:
+    parts = independent_parts(text)
+    if parts is None:
+        normalise = _token_normaliser(config)
+        return [token for raw in tweet_tokens(text) for token in normalise(raw)]
+    cached, uncached = _part_cleaners(config)
+    tokens: list[str] = []
+    for part in parts:
+        tokens.extend(cached(part) if len(part) <= _CACHED_PART_CHARS else uncached(part))
+    return tokens
 
 
 def clean_tokens(text: str, config: CleaningConfig) -> list[str]:
     """Tokenise and normalise one text according to `config`; may return []."""
     if config.strip_html:
         text = _HTML_TAG_RE.sub(" ", html.unescape(text))
-    tokens: list[str] = []
-    normalise = _token_normaliser(config)
-    for raw in tweet_tokens(text):
-        tokens.extend(normalise(raw))
+    tokens = _tokens(text, config)
     if config.remove_stopwords:
         tokens = [t for t in tokens if t in NEGATIONS or t not in STOPWORDS]
     if config.lemmatize:

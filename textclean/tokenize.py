@@ -1,44 +1,55 @@
-"""TweetTokenizer's tokens, faster: runs of plain ASCII words skip its regular expression.
+"""TweetTokenizer's tokens, computed per space-separated part so that parts can be cached.
 
 nltk's TweetTokenizer runs one large regular expression (URLs, emoticons, phone numbers,
-handles, ...) over every character, which made it most of the service's CPU per post. A
-whitespace-delimited run of ASCII letters can only ever come out of it as those words, so
-each such run is swapped for one placeholder character before tokenising and swapped back
-after. The output is identical to `TweetTokenizer(preserve_case=True).tokenize` (checked on
-every text of the training sets, 282k, and by tests/unit/test_textclean_tokenize.py).
+handles, ...) over every character: about 90 µs per tweet, as much as the model. Almost none
+of its matches can span a space, so the tokens of a text are the tokens of its space-separated
+parts, concatenated; and parts ("the", "day!", "lol") repeat across posts far more than texts
+do, so their cleaned tokens are cached (see `textclean.clean`).
+
+The exceptions, where a text is tokenised whole:
+- phone numbers, whose separators may be spaces ("555 123 4567"): a digit, then a space among
+  separator characters, then a digit;
+- spaced ellipses (". . ."): a dot, spaces or tabs, a dot;
+- HTML entities, which the tokenizer decodes first and which may decode to a space (`&nbsp;`).
+No other alternative of the expression matches whitespace, and its boundary checks (`\\b`,
+`(?<!@)`, `(?!@)`) see the same thing at a space as at the start or end of a part.
+`python -m benchmarks.tokenizer_parity` compares the result with TweetTokenizer on every text
+of the data sets (0 differences required); tests/unit/test_textclean_tokenize.py holds the edge
+cases.
 """
 
 from __future__ import annotations
 
 import re
-from functools import cache
 
 from nltk.tokenize import TweetTokenizer
+from nltk.tokenize.casual import HANG_RE
 
-# A private-use character: never a word, so the tokenizer returns it as a token of its own.
-PLACEHOLDER = "\ue000"
-_WORD_RUN = re.compile(r"(?<!\S)[A-Za-z]+(?:\s+[A-Za-z]+)*(?!\S)")
+_TOKENIZER = TweetTokenizer(preserve_case=True, reduce_len=False, strip_handles=False)
+_MAY_SPAN_SPACES = re.compile(r"&|\d[*\-.()+]*\s[\s*\-.()+]*+\d|\.[^\S\r\n]++\.")
+# Any character four times in a row: a cheap test for what HANG_RE may shorten.
+_RUN_OF_FOUR = re.compile(r"(.)\1{3}", re.DOTALL)
 
 
-@cache
-def _tokenizer() -> TweetTokenizer:
-    return TweetTokenizer(preserve_case=True, reduce_len=False, strip_handles=False)
+def independent_parts(text: str) -> list[str] | None:
+    """The space-separated parts of `text`, or None if a token may span a space."""
+    if _MAY_SPAN_SPACES.search(text):
+        return None
+    return [part for part in text.split(" ") if part]
 
 
 def tweet_tokens(text: str) -> list[str]:
-    if PLACEHOLDER in text:
-        return _tokenizer().tokenize(text)
-    runs: list[list[str]] = []
+    """Exactly `TweetTokenizer(preserve_case=True).tokenize(text)`."""
+    return _TOKENIZER.tokenize(text)
 
-    def set_aside(match: re.Match[str]) -> str:
-        runs.append(match.group(0).split())
-        return PLACEHOLDER
 
-    words = iter(runs)
-    tokens: list[str] = []
-    for token in _tokenizer().tokenize(_WORD_RUN.sub(set_aside, text)):
-        if token == PLACEHOLDER:
-            tokens.extend(next(words))
-        else:
-            tokens.append(token)
-    return tokens
+def part_tokens(part: str) -> list[str]:
+    """`tweet_tokens(part)` for a part from `independent_parts`, with less overhead.
+
+    Such a part has no `&`, so the tokenizer's HTML-entity pass would change nothing.
+    """
+    if part.isascii() and part.isalpha():
+        return [part]
+    if _RUN_OF_FOUR.search(part):
+        part = HANG_RE.sub(r"\1\1\1", part)
+    return _TOKENIZER.PHONE_WORD_RE.findall(part)

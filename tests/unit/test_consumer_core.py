@@ -22,6 +22,7 @@ from consumer.batch import (
 from consumer.cache import cache_key, decode_prediction, encode_prediction
 from consumer.http import MAX_PREDICT_TEXTS, PredictError, parse_predict_body
 from consumer.metrics import Metrics
+from consumer.store import copy_text
 from inference import Prediction
 from schemas.messages import DeadLetterReason
 
@@ -136,3 +137,19 @@ def test_metrics_use_units_and_bounded_labels() -> None:
         assert not {"post_id", "text"} & {
             label for sample in family.samples for label in sample.labels
         }
+
+
+def test_copy_text_escapes_what_the_copy_format_reserves() -> None:
+    row = (
+        "a\tb",
+        "line\nbreak\r",
+        "back\\slash",
+        None,
+        True,
+        0.5,
+        7,
+        datetime(2026, 1, 2, tzinfo=UTC),
+    )
+    assert copy_text([row]) == (
+        "a\\tb\tline\\nbreak\\r\tback\\\\slash\t\\N\tTrue\t0.5\t7\t2026-01-02T00:00:00+00:00\n"
+    )

@@ -1,9 +1,11 @@
-"""The fast path gives exactly TweetTokenizer's tokens."""
+"""Cleaning by space-separated parts gives exactly what cleaning the whole text gives."""
 
 import pytest
 from nltk.tokenize import TweetTokenizer
 
-from textclean.tokenize import PLACEHOLDER, tweet_tokens
+from benchmarks.tokenizer_parity import reference_tokens
+from textclean import CleaningConfig, clean_tokens
+from textclean.tokenize import independent_parts, part_tokens
 
 REFERENCE = TweetTokenizer(preserve_case=True, reduce_len=False, strip_handles=False)
 
@@ -20,11 +22,41 @@ SAMPLES = [
     "don't can't won't it's y'all rock-n-roll well-known",
     "soooooo goooood ... ?!?! ---> <--- ***** ____",
     "tab\tseparated\nnew line\r\nwords",
-    f"a placeholder {PLACEHOLDER} in the text",
     "Ã¹ mojibake dÃ¹ng \u00b9\u00bd superscripts",
+    # Matches that span a space: phone numbers, spaced ellipses, entities decoding to spaces.
+    "ring 555 1234 now",
+    "ring 555 - 1234 or (555) 555-1234 or +1 (555) 555 1234",
+    "wait . . . what",
+    "wait .\t. what",
+    "a&nbsp;b &#32;c",
+    "x@8ball @o8 @O8 @8 8)",
+    "4    spaces and !!!!    runs ....    ",
+    "no\u00a0break\u00a0spaces\u2003em space",
 ]
 
 
 @pytest.mark.parametrize("text", SAMPLES)
-def test_same_tokens_as_tweet_tokenizer(text: str) -> None:
-    assert tweet_tokens(text) == REFERENCE.tokenize(text)
+def test_parts_give_the_tokenizers_tokens(text: str) -> None:
+    parts = independent_parts(text)
+    tokens = REFERENCE.tokenize(text)
+    if parts is not None:
+        assert [token for part in parts for token in part_tokens(part)] == tokens
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+@pytest.mark.parametrize(
+    "config",
+    [CleaningConfig(), CleaningConfig(numbers="token", hashtags="keep", punctuation="remove")],
+)
+def test_cleaning_by_parts_matches_whole_text_cleaning(text: str, config: CleaningConfig) -> None:
+    assert clean_tokens(text, config) == reference_tokens(text, config)
+    assert clean_tokens(text, config) == reference_tokens(text, config)  # from the caches
+
+
+@pytest.mark.parametrize("text", ["ring 555 1234", "wait . . .", "me &amp; you", "+1 (800) 555"])
+def test_texts_where_a_token_may_span_a_space_are_tokenised_whole(text: str) -> None:
+    assert independent_parts(text) is None
+
+
+def test_plain_text_is_split_on_spaces() -> None:
+    assert independent_parts("  good  day, isn't it?! ") == ["good", "day,", "isn't", "it?!"]

@@ -1,0 +1,90 @@
+"""Check that cleaning per space-separated part gives exactly what whole-text cleaning gives.
+
+    python -m benchmarks.tokenizer_parity                 # every CSV under ../shared/data
+    python -m benchmarks.tokenizer_parity --data DIR_OR_FILE ... --config bundle
+
+For every text: the reference is nltk's `TweetTokenizer.tokenize` on the whole text followed by
+the per-token normalisation; the fast path is `textclean.clean_tokens` (parts, part cache).
+Prints one JSON object: texts checked, differences (must be 0, exit status 1 otherwise), the
+first differences, and microseconds per text of both paths on one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import sys
+import time
+from pathlib import Path
+
+from inference import DEFAULT_BUNDLE_PATH, ModelBundle
+from producer.sources import read_rows
+from textclean import CleaningConfig, clean_tokens
+from textclean.clean import _HTML_TAG_RE, _normalise_token
+from textclean.lemmatize import lemmatize_tokens
+from textclean.stopwords import NEGATIONS, STOPWORDS
+from textclean.tokenize import tweet_tokens
+
+
+def reference_tokens(text: str, config: CleaningConfig) -> list[str]:
+    """The cleaning pipeline with the whole text through TweetTokenizer and no caches."""
+    if config.strip_html:
+        text = _HTML_TAG_RE.sub(" ", html.unescape(text))
+    tokens = [token for raw in tweet_tokens(text) for token in _normalise_token(raw, config)]
+    if config.remove_stopwords:
+        tokens = [t for t in tokens if t in NEGATIONS or t not in STOPWORDS]
+    if config.lemmatize:
+        tokens = lemmatize_tokens(tokens)
+    return tokens
+
+
+def read_texts(paths: list[Path]) -> list[str]:
+    files = [
+        p for path in paths for p in (sorted(path.rglob("*.csv*")) if path.is_dir() else [path])
+    ]
+    return [row.text for file in files for row in read_rows(file)]
+
+
+def timed(function, texts: list[str]) -> tuple[list[list[str]], float]:  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    results = [function(text) for text in texts]
+    return results, (time.perf_counter() - started) / max(len(texts), 1) * 1e6
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.tokenizer_parity",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data", type=Path, nargs="+", default=[Path("../shared/data")])
+    parser.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE_PATH)
+    args = parser.parse_args(argv)
+
+    config = ModelBundle.load(args.bundle).cleaning
+    texts = read_texts(args.data)
+    reference, reference_us = timed(lambda text: reference_tokens(text, config), texts)
+    fast, fast_us = timed(lambda text: clean_tokens(text, config), texts)
+    differences = [
+        {"text": text, "reference": ref, "fast": got}
+        for text, ref, got in zip(texts, reference, fast, strict=True)
+        if ref != got
+    ]
+    print(
+        json.dumps(
+            {
+                "texts": len(texts),
+                "differences": len(differences),
+                "first_differences": differences[:5],
+                "reference_us_per_text": round(reference_us, 1),
+                "fast_us_per_text": round(fast_us, 1),
+            },
+            indent=2,
+        )
+    )
+    return 1 if differences else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""ResultStore against a real PostgreSQL: COPY-based writes keep every value exactly."""
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+
+import psycopg2
+
+from consumer.batch import RESULT_COLUMNS
+from consumer.store import ResultStore
+
+HOSTILE_TEXTS = [
+    "tab\there",
+    "new\nline and carriage\rreturn",
+    "back\\slash \\N \\. \\t literal",
+    "\\",
+    "quotes ' \" and ; DROP TABLE results; --",
+    "emoji \U0001f600 and ümlauts, 日本語, RTL \u202e",
+    "\\.",
+]
+
+
+def _row(post_id: str, text: str, **overrides: object) -> tuple[object, ...]:
+    now = datetime(2026, 11, 22, 4, 30, tzinfo=UTC)
+    values: dict[str, object] = {
+        "post_id": post_id,
+        "text": text,
+        "label": "negative",
+        "positive_probability": 0.123456,
+        "confidence": 0.75,
+        "model_version": "bilstm-test",
+        "cached": True,
+        "author": None,
+        "source": "tests",
+        "lang": None,
+        "metadata": '{"k": "v\\tw", "n": 1}',
+        "created_at": now - timedelta(hours=1),
+        "produced_at": now.astimezone(timezone(timedelta(hours=5, minutes=30))),
+        "processed_at": now,
+        "kafka_topic": "posts",
+        "kafka_partition": 3,
+        "kafka_offset": 2**40,
+        **overrides,
+    }
+    return tuple(values[column] for column in RESULT_COLUMNS)
+
+
+def test_values_round_trip_exactly(database_factory: Callable[..., str]) -> None:
+    dsn = database_factory()
+    store = ResultStore(dsn)
+    rows = [_row(f"post-{i}", text) for i, text in enumerate(HOSTILE_TEXTS)]
+    rows.append(_row("nulls", "plain", created_at=None, source=None, kafka_partition=None))
+
+    assert store.write(rows) == len(rows)
+
+    with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(RESULT_COLUMNS)} FROM results ORDER BY post_id")
+        stored = {row[0]: row for row in cursor.fetchall()}
+    connection.close()
+    for expected in rows:
+        got = dict(zip(RESULT_COLUMNS, stored[expected[0]], strict=True))
+        want = dict(zip(RESULT_COLUMNS, expected, strict=True))
+        assert got.pop("metadata") == {"k": "v\tw", "n": 1}
+        want.pop("metadata")
+        assert abs(got.pop("positive_probability") - want.pop("positive_probability")) < 1e-6
+        assert got == want
+    store.close()
+
+
+def test_rewriting_a_batch_adds_nothing_and_reports_only_new_rows(
+    database_factory: Callable[..., str],
+) -> None:
+    dsn = database_factory()
+    store = ResultStore(dsn)
+    assert store.write([_row("a", "first"), _row("b", "second")]) == 2
+    # A replay after a crash: one old post, one new; the old row keeps its first text.
+    assert store.write([_row("b", "second, again"), _row("c", "third")]) == 1
+    # The staging table is emptied at every commit: nothing leaks into the next batch.
+    assert store.write([_row("d", "fourth")]) == 1
+
+    with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT post_id, text FROM results ORDER BY post_id")
+        assert cursor.fetchall() == [
+            ("a", "first"),
+            ("b", "second"),
+            ("c", "third"),
+            ("d", "fourth"),
+        ]
+    connection.close()
+    store.close()
