@@ -4,6 +4,11 @@ Offsets are committed only after the batch's dead letters were delivered and its
 committed to PostgreSQL, so a crash at any point re-delivers rather than loses; the table's
 primary key makes re-delivery harmless. While the database is unavailable the partitions are
 paused (the consumer keeps polling, so it stays in the group) and the batch is retried.
+
+The database write of one batch runs on a writer thread while the loop reads and classifies
+the next one (psycopg2 releases the GIL while it waits for the server). Batches are still
+stored and committed strictly in order: the next write starts only after the previous batch
+was stored and its offsets committed, and every database call goes through that one thread.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -97,7 +103,11 @@ class StreamService:
         self._store = store
         self._metrics = metrics
         self._stop = threading.Event()
-        self._pending: PreparedBatch | None = None
+        # Classified batches not yet stored, oldest first (at most two): the first one's write
+        # may be in flight on the writer thread.
+        self._unstored: list[PreparedBatch] = []
+        self._write: Future[int] | None = None
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
         self._generation = 0
         # Per owned partition, where the group would restart it: the last offset committed
         # here, or else the first offset read since it was assigned (= the group's commit).
@@ -117,21 +127,24 @@ class StreamService:
         return self._stop.is_set()
 
     def run(self) -> None:
-        """Process batches until stop(); then finish the pending batch within the timeout."""
-        while not self._stop.is_set():
-            self.step()
-        self._drain()
+        """Process batches until stop(); then store what is classified within the timeout."""
+        try:
+            while not self._stop.is_set():
+                self.step()
+            self._drain()
+        finally:
+            self._writer.shutdown(wait=True)
 
     def step(self) -> None:
-        if self._pending is None:
+        write_due = self._write is not None and (len(self._unstored) > 1 or self._write.done())
+        if write_due and not self._finish_write():
+            self._back_off()
+            return
+        if len(self._unstored) < 2:
             envelopes = self._collect_batch()
-            if not envelopes:
-                return
-            self._pending = self._prepare(envelopes)
-        if self._deliver(self._pending):
-            self._pending = None
-            self._resume()
-        else:
+            if envelopes:
+                self._unstored.append(self._prepare(envelopes))
+        if self._write is None and self._unstored and not self._start_write():
             self._back_off()
 
     def partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
@@ -157,12 +170,14 @@ class StreamService:
             key = (tp.topic, tp.partition)
             if key in self._restart_at:
                 self._rewind[key] = self._restart_at.pop(key)
-        if self._pending is not None:
+        if self._unstored:
+            # A write in flight still finishes on the writer thread; its offsets are simply
+            # not committed, and the primary key absorbs the re-read.
             logger.warning(
-                "rebalance: abandoning an undelivered batch of %d messages (will be re-read)",
-                len(self._pending.envelopes),
+                "rebalance: abandoning %d uncommitted messages (will be re-read)",
+                sum(len(batch.envelopes) for batch in self._unstored),
             )
-            self._pending = None
+            self._unstored, self._write = [], None
         self._paused = False
         self._metrics.consumer_lag.clear()
         self._metrics.assigned_partitions.set(0)
@@ -179,7 +194,8 @@ class StreamService:
         while not self._stop.is_set():
             now = time.monotonic()
             if deadline is None:
-                timeout_ms = POLL_TIMEOUT_MS
+                # With a write in flight, come back soon to commit it rather than idle.
+                timeout_ms = POLL_TIMEOUT_MS if self._write is None else 5
             else:
                 timeout_ms = max(0, int((deadline - now) * 1000))
             try:
@@ -256,39 +272,60 @@ class StreamService:
             offsets=next_offsets(envelopes),
         )
 
-    def _deliver(self, batch: PreparedBatch) -> bool:
-        """Dead letters → (results topic) → database → offsets. False means retry later."""
+    def _start_write(self) -> bool:
+        """Dead letters → (results topic) → database write on the writer thread.
+
+        False: the dead letters or results could not be published; retry later.
+        """
+        batch = self._unstored[0]
         batch.attempts += 1
         try:
             self._publish_dead_letters(batch)
             self._publish_results(batch)
-            started = time.perf_counter()
-            inserted = self._store.write(
-                batch.result_rows, dead_letter_rows(batch.dead_letters, batch.processed_at)
-            )
-            self._metrics.stage_duration.labels("database").observe(time.perf_counter() - started)
         except StoreUnavailable as error:
             self._metrics.database_errors.inc()
-            logger.warning("batch not stored (attempt %d): %s", batch.attempts, error)
+            logger.warning("dead letters not checked (attempt %d): %s", batch.attempts, error)
             return False
         except KafkaError as error:
             self._metrics.kafka_errors.labels("produce").inc()
             logger.warning("dead letters not delivered (attempt %d): %s", batch.attempts, error)
             return False
+        self._write = self._writer.submit(self._store_rows, batch)
+        return True
+
+    def _store_rows(self, batch: PreparedBatch) -> int:
+        started = time.perf_counter()
+        inserted = self._store.write(
+            batch.result_rows, dead_letter_rows(batch.dead_letters, batch.processed_at)
+        )
+        self._metrics.stage_duration.labels("database").observe(time.perf_counter() - started)
+        return inserted
+
+    def _finish_write(self) -> bool:
+        """Wait for the write in flight; commit its offsets if it is stored, else False."""
+        assert self._write is not None
+        write, batch = self._write, self._unstored[0]
+        self._write = None
+        try:
+            inserted = write.result()
+        except StoreUnavailable as error:
+            self._metrics.database_errors.inc()
+            logger.warning("batch not stored (attempt %d): %s", batch.attempts, error)
+            return False
+        self._unstored.pop(0)
         self._commit(batch.offsets)
         self._record_success(batch, inserted)
+        self._resume()
         return True
 
     def _publish_dead_letters(self, batch: PreparedBatch) -> None:
         if batch.dead_letters_published or not batch.dead_letters:
             return
         started = time.perf_counter()
-        already = self._store.known_dead_letters(
-            [
-                (d.envelope.topic, d.envelope.partition, d.envelope.offset)
-                for d in batch.dead_letters
-            ]
-        )
+        positions = [
+            (d.envelope.topic, d.envelope.partition, d.envelope.offset) for d in batch.dead_letters
+        ]
+        already = self._writer.submit(self._store.known_dead_letters, positions).result()
         futures = []
         for letter in batch.dead_letters:
             envelope = letter.envelope
@@ -376,13 +413,13 @@ class StreamService:
 
     def _back_off(self) -> None:
         """Pause fetching and keep polling (to stay in the group) until the retry is due."""
-        assert self._pending is not None
         if not self._paused and self._consumer.assignment():
             self._consumer.pause(*self._consumer.assignment())
             self._paused = True
-        delay = min(self._settings.database_retry_max_seconds, 0.1 * 2**self._pending.attempts)
+        attempts = self._unstored[0].attempts if self._unstored else 1
+        delay = min(self._settings.database_retry_max_seconds, 0.1 * 2**attempts)
         deadline = time.monotonic() + delay
-        while time.monotonic() < deadline and self._pending is not None and not self.stopping:
+        while time.monotonic() < deadline and self._unstored and not self.stopping:
             try:
                 self._consumer.poll(timeout_ms=min(POLL_TIMEOUT_MS, int(delay * 1000)))
             except KafkaError as error:
@@ -404,13 +441,14 @@ class StreamService:
 
     def _drain(self) -> None:
         deadline = time.monotonic() + self._settings.shutdown_timeout_seconds
-        while self._pending is not None and time.monotonic() < deadline:
-            if self._deliver(self._pending):
-                self._pending = None
-            else:
+        while self._unstored and time.monotonic() < deadline:
+            if self._write is None and not self._start_write():
                 time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
-        if self._pending is not None:
+                continue
+            if self._write is not None and not self._finish_write():
+                time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        if self._unstored:
             logger.warning(
-                "shutting down with an undelivered batch of %d messages; it will be re-read",
-                len(self._pending.envelopes),
+                "shutting down with %d uncommitted messages; they will be re-read",
+                sum(len(batch.envelopes) for batch in self._unstored),
             )
