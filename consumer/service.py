@@ -140,12 +140,13 @@ class StreamService:
         if write_due and not self._finish_write():
             self._back_off()
             return
+        if self._write is None and self._unstored and not self._start_write():
+            self._back_off()
+            return
         if len(self._unstored) < 2:
             envelopes = self._collect_batch()
             if envelopes:
                 self._unstored.append(self._prepare(envelopes))
-        if self._write is None and self._unstored and not self._start_write():
-            self._back_off()
 
     def partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         # kafka-python 3 keeps the fetch position (and the paused flag) of a partition that is
