@@ -267,7 +267,9 @@ def run_saturation(
     processes = bench.consumers(topic, consumers, **settings)
     with rss_sampler(processes) as peak:
         start_all(processes)
+        cpu_at_start = cpu_seconds(processes)
         wait_stored(bench.endpoints.postgres_dsn, len(texts), timeout=600)
+        cpu_used = cpu_seconds(processes) - cpu_at_start
         stop_all(processes)
     stats = table_stats(bench.endpoints.postgres_dsn)
     stats.pop("latency_p50_ms"), stats.pop("latency_p95_ms"), stats.pop("latency_p99_ms")
@@ -278,8 +280,15 @@ def run_saturation(
         "preload_posts_per_s": round(produce_rate),
         **settings,
         **stats,
+        "consumer_cpu_us_per_post": round(cpu_used / len(texts) * 1e6, 1),
         **peak,
     }
+
+
+def cpu_seconds(processes: list[ConsumerProcess]) -> float:
+    """User + system CPU time of the consumer processes so far: load-independent cost."""
+    times = [psutil.Process(p.pid).cpu_times() for p in processes if p.pid is not None]
+    return sum(t.user + t.system for t in times)
 
 
 def replay_command(bench: Bench, topic: str, path: Path, *options: str) -> list[str]:
@@ -368,6 +377,7 @@ def markdown(records: list[dict]) -> str:  # type: ignore[type-arg]
         "latency_p99_ms",
         "cached_share",
         "peak_rss_mb",
+        "consumer_cpu_us_per_post",
         "batch_max_size",
         "batch_max_wait_ms",
         "model_posts_per_s",

@@ -101,36 +101,37 @@ def unique_texts(accepted: Sequence[Accepted]) -> list[str]:
     return list(dict.fromkeys(item.cleaned_text for item in accepted))
 
 
-def result_row(
-    item: Accepted, verdict: Verdict, model_version: str, processed_at: datetime
-) -> dict[str, object]:
-    post, envelope, prediction = item.post, item.envelope, verdict.prediction
-    return {
-        "post_id": post.post_id,
-        "text": post.text,
-        "label": prediction.label,
-        "positive_probability": prediction.positive_probability,
-        "confidence": prediction.confidence,
-        "model_version": model_version,
-        "cached": verdict.cached,
-        "author": post.author,
-        "source": post.source,
-        "lang": post.lang,
-        "metadata": json.dumps(post.metadata),
-        "created_at": post.created_at,
-        "produced_at": datetime.fromtimestamp(envelope.timestamp_ms / 1000, UTC),
-        "processed_at": processed_at,
-        "kafka_topic": envelope.topic,
-        "kafka_partition": envelope.partition,
-        "kafka_offset": envelope.offset,
-    }
-
-
 RESULT_COLUMNS: tuple[str, ...] = (
     "post_id", "text", "label", "positive_probability", "confidence", "model_version", "cached",
     "author", "source", "lang", "metadata", "created_at", "produced_at", "processed_at",
     "kafka_topic", "kafka_partition", "kafka_offset",
 )  # fmt: skip
+
+
+def result_row(
+    item: Accepted, verdict: Verdict, model_version: str, processed_at: datetime
+) -> tuple[object, ...]:
+    """One row of `results`, in RESULT_COLUMNS order."""
+    post, envelope, prediction = item.post, item.envelope, verdict.prediction
+    return (
+        post.post_id,
+        post.text,
+        prediction.label,
+        prediction.positive_probability,
+        prediction.confidence,
+        model_version,
+        verdict.cached,
+        post.author,
+        post.source,
+        post.lang,
+        json.dumps(post.metadata) if post.metadata else "{}",
+        post.created_at,
+        datetime.fromtimestamp(envelope.timestamp_ms / 1000, UTC),
+        processed_at,
+        envelope.topic,
+        envelope.partition,
+        envelope.offset,
+    )
 
 
 def result_rows(
@@ -139,12 +140,10 @@ def result_rows(
     model_version: str,
     processed_at: datetime,
 ) -> list[tuple[object, ...]]:
-    """One tuple per post, in RESULT_COLUMNS order."""
-    rows = []
-    for item in accepted:
-        row = result_row(item, verdicts[item.cleaned_text], model_version, processed_at)
-        rows.append(tuple(row[column] for column in RESULT_COLUMNS))
-    return rows
+    return [
+        result_row(item, verdicts[item.cleaned_text], model_version, processed_at)
+        for item in accepted
+    ]
 
 
 DEAD_LETTER_COLUMNS = (

@@ -8,6 +8,7 @@ import unicodedata
 from collections.abc import Callable
 from functools import cache, lru_cache, partial
 
+import regex
 from nltk.tokenize.casual import EMOTICON_RE
 
 from textclean.config import NUMBER_TOKEN, URL_TOKEN, USER_TOKEN, CleaningConfig
@@ -21,6 +22,8 @@ _MENTION_RE = re.compile(r"^@\w+$")
 _HASHTAG_RE = re.compile(r"^#(\w+)$")
 _NUMBER_RE = re.compile(r"^[+-]?\d[\d,.:/]*(?:st|nd|rd|th|s|k|am|pm)?$", re.I)
 _CONTRACTION_RE = re.compile(r"^(\w+?)(n't|'s|'re|'ve|'ll|'d|'m)$", re.I)
+# nltk's emoticon expression without its per-call timer (a plain alternation: no backtracking).
+_EMOTICON = regex.compile(EMOTICON_RE.pattern, EMOTICON_RE.flags)
 # Variation selectors and zero-width joiners that TweetTokenizer leaves as lone tokens.
 _INVISIBLE = {"Mn", "Cf", "Me"}
 
@@ -45,7 +48,7 @@ def _is_emoji(token: str) -> bool:
 @lru_cache(maxsize=1 << 16)
 def _is_emoticon(token: str) -> bool:
     # Every emoticon has a non-alphanumeric character; skipping words avoids a slow regex.
-    return not token.isalnum() and EMOTICON_RE.fullmatch(token) is not None
+    return not token.isalnum() and _EMOTICON.fullmatch(token) is not None
 
 
 def _entity(token: str, mode: str, placeholder: str, lowercase: bool) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ The exceptions, where a text is tokenised whole:
 - phone numbers, whose separators may be spaces ("555 123 4567"): a digit, then a space among
   separator characters, then a digit;
 - spaced ellipses (". . ."): a dot, spaces or tabs, a dot;
-- HTML entities, which the tokenizer decodes first and which may decode to a space (`&nbsp;`).
+- HTML entities, which the tokenizer decodes (or drops) first; `&nbsp;` decodes to a space.
 No other alternative of the expression matches whitespace, and its boundary checks (`\\b`,
 `(?<!@)`, `(?!@)`) see the same thing at a space as at the start or end of a part.
 `python -m benchmarks.tokenizer_parity` compares the result with TweetTokenizer on every text
@@ -24,7 +24,7 @@ import re
 
 import regex
 from nltk.tokenize import TweetTokenizer
-from nltk.tokenize.casual import HANG_RE
+from nltk.tokenize.casual import ENT_RE, HANG_RE
 
 _TOKENIZER = TweetTokenizer(preserve_case=True, reduce_len=False, strip_handles=False)
 # The tokenizer's own expression without nltk's per-call time limit, which costs a quarter of
@@ -32,14 +32,16 @@ _TOKENIZER = TweetTokenizer(preserve_case=True, reduce_len=False, strip_handles=
 # it is kept for parts longer than _UNTIMED_CHARS.
 _WORDS = regex.compile(_TOKENIZER.PHONE_WORD_RE.pattern, _TOKENIZER.PHONE_WORD_RE.flags)
 _UNTIMED_CHARS = 64
-_MAY_SPAN_SPACES = re.compile(r"&|\d[*\-.()+]*\s[\s*\-.()+]*+\d|\.[^\S\r\n]++\.")
+_MAY_SPAN_SPACES = re.compile(r"\d[*\-.()+]*\s[\s*\-.()+]*+\d|\.[^\S\r\n]++\.")
+# What the tokenizer decodes (or drops) as an HTML entity, in the tokenizer's own engine.
+_ENTITY = regex.compile(ENT_RE.pattern, ENT_RE.flags)
 # Any character four times in a row: a cheap test for what HANG_RE may shorten.
 _RUN_OF_FOUR = re.compile(r"(.)\1{3}", re.DOTALL)
 
 
 def independent_parts(text: str) -> list[str] | None:
     """The space-separated parts of `text`, or None if a token may span a space."""
-    if _MAY_SPAN_SPACES.search(text):
+    if _MAY_SPAN_SPACES.search(text) or _ENTITY.search(text):
         return None
     return [part for part in text.split(" ") if part]
 
@@ -52,7 +54,7 @@ def tweet_tokens(text: str) -> list[str]:
 def part_tokens(part: str) -> list[str]:
     """`tweet_tokens(part)` for a part from `independent_parts`, with less overhead.
 
-    Such a part has no `&`, so the tokenizer's HTML-entity pass would change nothing.
+    Such a part has no HTML entity, so the tokenizer's entity pass would change nothing.
     """
     if part.isascii() and part.isalpha():
         return [part]

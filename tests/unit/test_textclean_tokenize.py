@@ -29,6 +29,8 @@ SAMPLES = [
     "wait . . . what",
     "wait .\t. what",
     "a&nbsp;b &#32;c",
+    "rock & roll, me & you &",
+    "unknown &foo; entities &#x41; &a\x1cb; dropped",
     "x@8ball @o8 @O8 @8 8)",
     "4    spaces and !!!!    runs ....    ",
     "no\u00a0break\u00a0spaces\u2003em space",
@@ -56,6 +58,10 @@ def test_cleaning_by_parts_matches_whole_text_cleaning(text: str, config: Cleani
 @pytest.mark.parametrize("text", ["ring 555 1234", "wait . . .", "me &amp; you", "+1 (800) 555"])
 def test_texts_where_a_token_may_span_a_space_are_tokenised_whole(text: str) -> None:
     assert independent_parts(text) is None
+
+
+def test_an_ampersand_alone_is_no_entity() -> None:
+    assert independent_parts("me & you") == ["me", "&", "you"]
 
 
 def test_plain_text_is_split_on_spaces() -> None:
