@@ -54,6 +54,9 @@ class TrainConfig:
     threads: int = 2
     init_from: str = ""  # checkpoint to continue from (same data, a short low-LR second stage)
     init_seed: int = 0  # added to the seed for weights and batch order only (not the data split)
+    # > 1: also try the mean of the weights of the last k = 2..average_last evaluations up to the
+    # best one; the mean replaces the best weights only if its validation score is higher.
+    average_last: int = 0
 
 
 @dataclass(frozen=True)

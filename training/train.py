@@ -11,6 +11,7 @@ import logging
 import math
 import random
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
@@ -237,10 +238,52 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def average_states(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Element-wise mean of state dicts with the same keys (floating tensors only are averaged)."""
+    out = {}
+    for key, first in states[0].items():
+        if first.is_floating_point():
+            out[key] = torch.stack([s[key] for s in states]).mean(0)
+        else:
+            out[key] = first.clone()
+    return out
+
+
+def try_averages(
+    model: BiLSTMClassifier,
+    window: Sequence[dict[str, torch.Tensor]],
+    valid: Split,
+    config: Config,
+    decision: Decision,
+    best_value: float,
+) -> tuple[float, dict[str, torch.Tensor] | None, list[dict[str, float]]]:
+    """Means of the last k (2..len(window)) snapshots of `window` (which ends at the best one),
+    scored on validation. Returns (best value, best averaged state or None, figures per k)."""
+    chosen: dict[str, torch.Tensor] | None = None
+    tried = []
+    for k in range(2, len(window) + 1):
+        state = average_states(window[-k:])
+        model.load_state_dict(state)
+        figures = validation_figures(predict_logits(model, valid), valid, decision)
+        figures["averaged_last"] = k
+        tried.append(figures)
+        logger.info("weight average %s", json.dumps(figures))
+        value = selection_value(figures, config.train.early_stopping)
+        if value > best_value:
+            best_value, chosen = value, state
+    return best_value, chosen, tried
+
+
 def fit(
-    model: BiLSTMClassifier, train: Split, valid: Split, config: Config, decision: Decision
+    model: BiLSTMClassifier,
+    train: Split,
+    valid: Split,
+    config: Config,
+    decision: Decision,
+    extras: dict[str, Any] | None = None,
 ) -> list[dict[str, float]]:
-    """Train with early stopping on validation loss; leaves the best weights in `model`."""
+    """Train with early stopping on validation loss; leaves the best weights in `model`.
+    extras (optional) receives the weight-averaging figures when `average_last` > 1."""
     tc = config.train
     rng = np.random.default_rng(config.seed + tc.init_seed)
     optimizer = torch.optim.AdamW(
@@ -259,6 +302,8 @@ def fit(
         logger.info("eval %s", json.dumps({**start, "step": 0}))
         best = (selection_value(start, tc.early_stopping), best[1])
     bad_evals, step, running = 0, 0, []
+    recent: deque[dict[str, torch.Tensor]] = deque(maxlen=max(1, tc.average_last))
+    best_window: list[dict[str, torch.Tensor]] = []
     progress = tqdm(total=total, desc="train", mininterval=5)
     lengths = [len(x) for x in train.ids]
     while step < total:
@@ -284,8 +329,12 @@ def fit(
                 )
                 logger.info("eval %s", json.dumps(figures))
                 value = selection_value(figures, tc.early_stopping)
+                snapshot = {k: v.clone() for k, v in model.state_dict().items()}
+                if tc.average_last > 1:
+                    recent.append(snapshot)
                 if value > best[0]:
-                    best = (value, {k: v.clone() for k, v in model.state_dict().items()})
+                    best = (value, snapshot)
+                    best_window = list(recent)
                     bad_evals = 0
                 else:
                     bad_evals += 1
@@ -295,6 +344,12 @@ def fit(
             logger.info("early stop at step %d", step)
             break
     progress.close()
+    if tc.average_last > 1 and len(best_window) > 1:
+        value, averaged, tried = try_averages(model, best_window, valid, config, decision, best[0])
+        if extras is not None:
+            extras["weight_average"] = {"tried": tried, "chosen": averaged is not None}
+        if averaged is not None:
+            best = (value, averaged)
     model.load_state_dict(best[1])
     return history
 
@@ -331,7 +386,10 @@ def train(config: Config) -> Path:
         model = build_model(config, vocab)
     logger.info("model: %s, %d parameters", model.args, sum(p.numel() for p in model.parameters()))
     decision = default_decision(config.model.head)
-    history = fit(model, train_split, _binary_view(splits["valid"], config), config, decision)
+    extras: dict[str, Any] = {}
+    history = fit(
+        model, train_split, _binary_view(splits["valid"], config), config, decision, extras
+    )
 
     valid_logits = predict_logits(model, splits["valid"])
     neutral_rows = splits["valid"].three_class
@@ -361,6 +419,7 @@ def train(config: Config) -> Path:
             "train_rows": len(train_split),
             "train_seconds": round(time.time() - started, 1),
             "history": history,
+            **extras,
         },
     )
 
