@@ -122,7 +122,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=default_data)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--sort-window", type=int, default=512, help="poll size for the sorted row")
+    parser.add_argument(
+        "--sort-window",
+        type=int,
+        default=256,
+        help="poll size for the sorted row (the consumer's batch)",
+    )
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch eager row")
     return parser.parse_args(argv)
 
