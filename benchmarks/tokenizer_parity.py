@@ -12,7 +12,6 @@ first differences, and microseconds per text of both paths on one core.
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import sys
 import time
@@ -21,22 +20,14 @@ from pathlib import Path
 from inference import DEFAULT_BUNDLE_PATH, ModelBundle
 from producer.sources import read_rows
 from textclean import CleaningConfig, clean_tokens
-from textclean.clean import _HTML_TAG_RE, _normalise_token
-from textclean.lemmatize import lemmatize_tokens
-from textclean.stopwords import NEGATIONS, STOPWORDS
+from textclean.clean import _normalise_token, filter_tokens, strip_markup
 from textclean.tokenize import tweet_tokens
 
 
 def reference_tokens(text: str, config: CleaningConfig) -> list[str]:
     """The cleaning pipeline with the whole text through TweetTokenizer and no caches."""
-    if config.strip_html:
-        text = _HTML_TAG_RE.sub(" ", html.unescape(text))
-    tokens = [token for raw in tweet_tokens(text) for token in _normalise_token(raw, config)]
-    if config.remove_stopwords:
-        tokens = [t for t in tokens if t in NEGATIONS or t not in STOPWORDS]
-    if config.lemmatize:
-        tokens = lemmatize_tokens(tokens)
-    return tokens
+    raw_tokens = tweet_tokens(strip_markup(text, config))
+    return filter_tokens([t for raw in raw_tokens for t in _normalise_token(raw, config)], config)
 
 
 def read_texts(paths: list[Path]) -> list[str]:

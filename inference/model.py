@@ -51,8 +51,8 @@ class SentimentModel:
         batch_size: int = 16,
     ) -> None:
         # Texts are sorted by length and cut into chunks of batch_size, one onnxruntime call
-        # each. Small chunks pad less: on a 256-post poll of tweets, chunks of 16 cost 50 µs
-        # per post, 64 cost 69 µs and 128 cost 93 µs (one thread; docs/model.md, Speed).
+        # each. Small chunks pad less; on a 256-post poll of tweets 16 was the fastest of
+        # 8 to 128 (one thread; docs/model.md, Speed).
         self.bundle = bundle
         self.version = bundle.version + ("-int8" if quantized else "")
         self.batch_size = batch_size

@@ -131,16 +131,23 @@ def _tokens(text: str, config: CleaningConfig) -> list[str]:
     return tokens
 
 
-def clean_tokens(text: str, config: CleaningConfig) -> list[str]:
-    """Tokenise and normalise one text according to `config`; may return []."""
-    if config.strip_html:
-        text = _HTML_TAG_RE.sub(" ", html.unescape(text))
-    tokens = _tokens(text, config)
+def strip_markup(text: str, config: CleaningConfig) -> str:
+    """The step before tokenising: HTML tags out, entities decoded (if the config says so)."""
+    return _HTML_TAG_RE.sub(" ", html.unescape(text)) if config.strip_html else text
+
+
+def filter_tokens(tokens: list[str], config: CleaningConfig) -> list[str]:
+    """The steps after normalising: stop words (never negations) and lemmas, if configured."""
     if config.remove_stopwords:
         tokens = [t for t in tokens if t in NEGATIONS or t not in STOPWORDS]
     if config.lemmatize:
         tokens = lemmatize_tokens(tokens)
     return tokens
+
+
+def clean_tokens(text: str, config: CleaningConfig) -> list[str]:
+    """Tokenise and normalise one text according to `config`; may return []."""
+    return filter_tokens(_tokens(strip_markup(text, config), config), config)
 
 
 def clean_text(text: str, config: CleaningConfig) -> str:
