@@ -151,11 +151,12 @@ def summary(dsn: str, consumers: list[ConsumerProcess], since: datetime) -> str:
     with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
         cursor.execute(SUMMARY_SQL, (since,))
         rows, seconds, percentiles, negative, neutral, positive = cursor.fetchone()
-    hits = misses = 0.0
+    hits = misses = duplicates = 0.0
     for consumer in consumers:
         values = consumer.metrics()
         hits += values.get("sentiment_cache_requests_total{result=hit}", 0)
         misses += values.get("sentiment_cache_requests_total{result=miss}", 0)
+        duplicates += values.get("sentiment_duplicate_posts_total", 0)
     p50, p95, p99 = (value * 1000 for value in percentiles) if percentiles else (0, 0, 0)
     rate = rows / seconds if seconds else 0.0
     hit_rate = hits / (hits + misses) if hits + misses else 0.0
@@ -163,6 +164,15 @@ def summary(dsn: str, consumers: list[ConsumerProcess], since: datetime) -> str:
         [
             "",
             f"stored {rows:,} new rows, {rate:,.0f} posts/s from first produce to last commit",
+            *(
+                [
+                    f"{duplicates:,.0f} posts were already stored by an earlier run (post ids"
+                    " are stable per file); for an empty table: `python -m devstack down`,"
+                    " then delete .stack/"
+                ]
+                if duplicates
+                else []
+            ),
             f"produce-to-stored latency: p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms",
             f"cache hit rate {hit_rate:.1%} (distinct texts per batch)",
             f"labels: negative {negative:,}, neutral {neutral:,}, positive {positive:,}",
