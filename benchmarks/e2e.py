@@ -40,6 +40,7 @@ from kafka import KafkaProducer
 
 from consumer.processes import ConsumerProcess, service_env
 from devstack import EmbeddedStack, StackConfig
+from devstack.config import SERVICES
 from inference import DEFAULT_BUNDLE_PATH, ModelBundle, SentimentModel
 from producer.sources import read_rows
 from textclean import clean_text
@@ -268,8 +269,13 @@ def run_saturation(
     with rss_sampler(processes) as peak:
         start_all(processes)
         cpu_at_start = cpu_seconds(processes)
+        services_at_start = service_cpu_seconds(bench.stack)
         wait_stored(bench.endpoints.postgres_dsn, len(texts), timeout=600)
         cpu_used = cpu_seconds(processes) - cpu_at_start
+        services_used = {
+            name: seconds - services_at_start.get(name, 0.0)
+            for name, seconds in service_cpu_seconds(bench.stack).items()
+        }
         stop_all(processes)
     stats = table_stats(bench.endpoints.postgres_dsn)
     stats.pop("latency_p50_ms"), stats.pop("latency_p95_ms"), stats.pop("latency_p99_ms")
@@ -281,6 +287,10 @@ def run_saturation(
         **settings,
         **stats,
         "consumer_cpu_us_per_post": round(cpu_used / len(texts) * 1e6, 1),
+        **{
+            f"{name}_cpu_us_per_post": round(seconds / len(texts) * 1e6, 1)
+            for name, seconds in services_used.items()
+        },
         **peak,
     }
 
@@ -289,6 +299,30 @@ def cpu_seconds(processes: list[ConsumerProcess]) -> float:
     """User + system CPU time of the consumer processes so far: load-independent cost."""
     times = [psutil.Process(p.pid).cpu_times() for p in processes if p.pid is not None]
     return sum(t.user + t.system for t in times)
+
+
+def service_cpu_seconds(stack: EmbeddedStack) -> dict[str, float]:
+    """CPU time so far of each embedded server, with its live child processes (PostgreSQL's
+    backends): what the posts cost the machine besides the consumers."""
+    seconds = {}
+    for name in SERVICES:
+        server = stack.process(name)
+        if server is None:
+            continue
+        try:
+            root = psutil.Process(server.pid)
+            members = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        total = 0.0
+        for member in members:
+            try:
+                times = member.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        seconds[name] = total
+    return seconds
 
 
 def replay_command(bench: Bench, topic: str, path: Path, *options: str) -> list[str]:
@@ -378,6 +412,9 @@ def markdown(records: list[dict]) -> str:  # type: ignore[type-arg]
         "cached_share",
         "peak_rss_mb",
         "consumer_cpu_us_per_post",
+        "kafka_cpu_us_per_post",
+        "postgres_cpu_us_per_post",
+        "redis_cpu_us_per_post",
         "batch_max_size",
         "batch_max_wait_ms",
         "model_posts_per_s",

@@ -11,10 +11,11 @@ QUERIES = {
         "SELECT processed_at, label, round(confidence::numeric, 3) AS confidence, post_id,"
         " left(text, 80) AS text FROM latest_results LIMIT %(limit)s"
     ),
+    # From the table, not the per-minute view: a filter on the view's minute column cannot
+    # use the processed_at index, so it would aggregate the whole table first.
     "counts": (
-        "SELECT label, sum(posts) AS posts, round(avg(mean_confidence)::numeric, 3) AS confidence"
-        " FROM label_counts_per_minute"
-        " WHERE minute >= now() - make_interval(mins => %(minutes)s)"
+        "SELECT label, count(*) AS posts, round(avg(confidence)::numeric, 3) AS confidence"
+        " FROM results WHERE processed_at >= now() - make_interval(mins => %(minutes)s)"
         " GROUP BY label ORDER BY label"
     ),
     "negative": (

@@ -34,6 +34,8 @@ def _repeat_re(max_repeat: int) -> re.Pattern[str]:
 
 
 def _is_invisible(token: str) -> bool:
+    if token.isascii():  # no ASCII character is in those categories
+        return False
     return all(unicodedata.category(ch) in _INVISIBLE for ch in token)
 
 
@@ -104,7 +106,7 @@ def _token_normaliser(config: CleaningConfig) -> Callable[[str], tuple[str, ...]
 
 
 # Longer parts (URLs mostly) are rarely repeated; the bound also keeps the cache small:
-# at most 64k parts of at most 40 characters, a few MB.
+# at most 128k parts of at most 40 characters, about 20 MB.
 _CACHED_PART_CHARS = 40
 
 
@@ -116,7 +118,7 @@ def _part_cleaners(config: CleaningConfig) -> tuple[Callable[[str], tuple[str, .
     def clean_part(part: str) -> tuple[str, ...]:
         return tuple(token for raw in part_tokens(part) for token in normalise(raw))
 
-    return lru_cache(maxsize=1 << 16)(clean_part), clean_part
+    return lru_cache(maxsize=1 << 17)(clean_part), clean_part
 
 
 def _tokens(text: str, config: CleaningConfig) -> list[str]:

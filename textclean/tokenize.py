@@ -37,6 +37,8 @@ _MAY_SPAN_SPACES = re.compile(r"\d[*\-.()+]*\s[\s*\-.()+]*+\d|\.[^\S\r\n]++\.")
 _ENTITY = regex.compile(ENT_RE.pattern, ENT_RE.flags)
 # Any character four times in a row: a cheap test for what HANG_RE may shorten.
 _RUN_OF_FOUR = re.compile(r"(.)\1{3}", re.DOTALL)
+# HANG_RE without the time limit: a single repeated character class, linear in the input.
+_HANG = regex.compile(HANG_RE.pattern, HANG_RE.flags)
 
 
 def independent_parts(text: str) -> list[str] | None:
@@ -59,7 +61,7 @@ def part_tokens(part: str) -> list[str]:
     if part.isascii() and part.isalpha():
         return [part]
     if _RUN_OF_FOUR.search(part):
-        part = HANG_RE.sub(r"\1\1\1", part)
+        part = _HANG.sub(r"\1\1\1", part)
     if len(part) > _UNTIMED_CHARS:
         return _TOKENIZER.PHONE_WORD_RE.findall(part)
     return _WORDS.findall(part)

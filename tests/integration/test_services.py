@@ -12,6 +12,7 @@ import pytest
 import redis
 from kafka import KafkaConsumer, KafkaProducer
 
+from consumer.results import QUERIES as RESULT_QUERIES
 from devstack import EmbeddedStack, StackEndpoints
 from schemas.migrate import apply_migrations, load_migrations
 
@@ -145,3 +146,33 @@ def test_embedded_postgres_keeps_commits_across_a_kill(
         cursor.execute("SELECT id FROM survivor")
         assert cursor.fetchall() == [(1,)]
     connection.close()
+
+
+_INDEXED_QUERIES = {
+    **{name: sql for name, sql in RESULT_QUERIES.items() if name != "dead-letters"},
+    "by source": (
+        "SELECT post_id FROM results WHERE source = 'news'"
+        " AND processed_at >= now() - make_interval(mins => %(minutes)s)"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_INDEXED_QUERIES))
+def test_the_queries_people_run_use_an_index(fresh_database: str, name: str) -> None:
+    """A month of results: asking for the last hour must not scan the whole table."""
+    with psycopg2.connect(fresh_database) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO results (post_id, text, label, positive_probability, confidence,"
+            " model_version, processed_at, source)"
+            " SELECT 'p-' || i, 'text ' || i, (ARRAY['negative', 'neutral', 'positive'])[1 + i % 3],"
+            " 0.5, 0.5, 'm', now() - i * interval '30 seconds',"
+            " CASE WHEN i % 10 = 0 THEN 'news' END"
+            " FROM generate_series(1, 90000) AS i"
+        )
+        cursor.execute("ANALYZE results")
+        cursor.execute("EXPLAIN " + _INDEXED_QUERIES[name], {"minutes": 60, "limit": 20})
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    connection.close()
+
+    assert "Seq Scan on results" not in plan, plan
+    assert "Index" in plan, plan
