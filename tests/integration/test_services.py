@@ -164,7 +164,8 @@ def test_the_queries_people_run_use_an_index(fresh_database: str, name: str) -> 
         cursor.execute(
             "INSERT INTO results (post_id, text, label, positive_probability, confidence,"
             " model_version, processed_at, source)"
-            " SELECT 'p-' || i, 'text ' || i, (ARRAY['negative', 'neutral', 'positive'])[1 + i % 3],"
+            " SELECT 'p-' || i, 'text ' || i,"
+            " (ARRAY['negative', 'neutral', 'positive'])[1 + i % 3],"
             " 0.5, 0.5, 'm', now() - i * interval '30 seconds',"
             " CASE WHEN i % 10 = 0 THEN 'news' END"
             " FROM generate_series(1, 90000) AS i"
