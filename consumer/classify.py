@@ -21,8 +21,14 @@ class CachedClassifier:
     def version(self) -> str:
         return self.model.version
 
-    def classify(self, cleaned_texts: Sequence[str]) -> dict[str, Verdict]:
-        """Verdicts for distinct cleaned texts: one cache round trip, one model call."""
+    def classify(
+        self, cleaned_texts: Sequence[str], *, remember: bool = True
+    ) -> dict[str, Verdict]:
+        """Verdicts for distinct cleaned texts: one cache round trip, one model call.
+
+        remember=False leaves the new predictions out of the cache, for the caller to pass to
+        `remember` later (the stream loop does it on a thread of its own).
+        """
         stage = self._metrics.stage_duration
         started = time.perf_counter()
         cached = self.cache.get_many(cleaned_texts)
@@ -39,11 +45,18 @@ class CachedClassifier:
         self._metrics.cache_requests.labels("miss").inc(len(misses))
         if misses:
             predictions = self.model.predict_cleaned(misses)
-            inferred = time.perf_counter()
-            stage.labels("inference").observe(inferred - looked_up)
+            stage.labels("inference").observe(time.perf_counter() - looked_up)
             self._metrics.model_inferences.inc(len(misses))
-            self.cache.put_many(list(zip(misses, predictions, strict=True)))
-            stage.labels("cache_write").observe(time.perf_counter() - inferred)
             for text, prediction in zip(misses, predictions, strict=True):
                 verdicts[text] = Verdict(prediction, cached=False)
+            if remember:
+                self.remember(verdicts)
         return verdicts
+
+    def remember(self, verdicts: dict[str, Verdict]) -> None:
+        """Write the verdicts that came from the model to the cache."""
+        started = time.perf_counter()
+        self.cache.put_many(
+            [(text, verdict.prediction) for text, verdict in verdicts.items() if not verdict.cached]
+        )
+        self._metrics.stage_duration.labels("cache_write").observe(time.perf_counter() - started)

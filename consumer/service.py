@@ -9,6 +9,8 @@ The database write of one batch runs on a writer thread while the loop reads and
 the next one (psycopg2 releases the GIL while it waits for the server). Batches are still
 stored and committed strictly in order: the next write starts only after the previous batch
 was stored and its offsets committed, and every database call goes through that one thread.
+Neither the offset commit nor the cache write of a stored batch is waited for: the commit is
+asynchronous (synchronous at shutdown) and the cache write runs on a second thread.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class PreparedBatch:
     accepted: list[Accepted]
     dead_letters: list[DeadLetter]
     verdicts: list[Verdict]  # one per accepted post
+    by_text: dict[str, Verdict]  # one per distinct cleaned text
     result_rows: list[tuple[object, ...]]
     results: list[ClassificationResult]
     processed_at: datetime
@@ -108,6 +111,8 @@ class StreamService:
         self._unstored: list[PreparedBatch] = []
         self._write: Future[int] | None = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
+        # Cache writes wait for Redis on a thread of their own, behind no database write.
+        self._cache_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache-writer")
         self._generation = 0
         # Per owned partition, where the group would restart it: the last offset committed
         # here, or else the first offset read since it was assigned (= the group's commit).
@@ -134,6 +139,7 @@ class StreamService:
             self._drain()
         finally:
             self._writer.shutdown(wait=True)
+            self._cache_writer.shutdown(wait=True)
 
     def step(self) -> None:
         write_due = self._write is not None and (len(self._unstored) > 1 or self._write.done())
@@ -244,7 +250,7 @@ class StreamService:
                 "refused %s: %s (%s)", letter.envelope.where, letter.reason.value, letter.detail
             )
 
-        by_text = self._classifier.classify(unique_texts(accepted))
+        by_text = self._classifier.classify(unique_texts(accepted), remember=False)
         verdicts = [by_text[item.cleaned_text] for item in accepted]
         processed_at = datetime.now(UTC)
         version = self._classifier.version
@@ -266,6 +272,7 @@ class StreamService:
             envelopes=envelopes,
             accepted=accepted,
             verdicts=verdicts,
+            by_text=by_text,
             dead_letters=dead_letters,
             result_rows=result_rows(accepted, by_text, version, processed_at),
             results=results,
@@ -315,9 +322,16 @@ class StreamService:
             return False
         self._unstored.pop(0)
         self._commit(batch.offsets)
+        self._cache_writer.submit(self._remember, batch.by_text)
         self._record_success(batch, inserted)
         self._resume()
         return True
+
+    def _remember(self, verdicts: dict[str, Verdict]) -> None:
+        try:
+            self._classifier.remember(verdicts)
+        except Exception:  # a fire-and-forget task: log what would otherwise vanish
+            logger.exception("cache write failed")
 
     def _publish_dead_letters(self, batch: PreparedBatch) -> None:
         if batch.dead_letters_published or not batch.dead_letters:
@@ -365,20 +379,36 @@ class StreamService:
             future.get(timeout=10)
 
     def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Commit the offsets of a stored batch.
+
+        While running, asynchronously: the loop goes on to the next batch instead of waiting a
+        broker round trip per batch. A commit that fails is only counted: the rows are stored,
+        and the next batch's commit (or the synchronous one at shutdown) covers its offsets;
+        if the partition changes owner first, the new owner re-reads rows the table skips.
+        """
         started = time.perf_counter()
+        commit = {
+            TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+            for (topic, partition), offset in offsets.items()
+        }
         try:
-            self._consumer.commit(
-                {
-                    TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
-                    for (topic, partition), offset in offsets.items()
-                }
-            )
+            if self.stopping:
+                self._consumer.commit(commit)
+            else:
+                self._consumer.commit_async(commit, callback=self._commit_done)
             self._restart_at.update(offsets)
         except (CommitFailedError, KafkaError) as error:
-            # The rows are stored; whoever owns the partitions now re-reads and skips them.
-            self._metrics.kafka_errors.labels("commit").inc()
-            logger.warning("offset commit failed after the rows were stored: %s", error)
+            self._commit_failed(error)
         self._metrics.stage_duration.labels("commit").observe(time.perf_counter() - started)
+
+    def _commit_done(self, offsets: object, response: object) -> None:
+        if isinstance(response, Exception):
+            self._commit_failed(response)
+
+    def _commit_failed(self, error: Exception) -> None:
+        # The rows are stored; whoever owns the partitions next re-reads and skips them.
+        self._metrics.kafka_errors.labels("commit").inc()
+        logger.warning("offset commit failed after the rows were stored: %s", error)
 
     def _record_success(self, batch: PreparedBatch, inserted: int) -> None:
         metrics = self._metrics
@@ -453,3 +483,7 @@ class StreamService:
                 "shutting down with %d uncommitted messages; they will be re-read",
                 sum(len(batch.envelopes) for batch in self._unstored),
             )
+        if self._restart_at:
+            # Asynchronous commits may still be in flight: commit each owned partition's
+            # stored position once more, and wait for the answer.
+            self._commit(dict(self._restart_at))

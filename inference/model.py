@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import onnxruntime as ort
@@ -18,8 +18,7 @@ INPUT_LENGTHS = "lengths"
 OUTPUT_LOGITS = "logits"
 
 
-@dataclass(frozen=True)
-class Prediction:
+class Prediction(NamedTuple):
     label: str  # "negative" | "neutral" | "positive"
     positive_probability: float  # two-way P(positive | not neutral), in [0, 1]
     confidence: float  # probability of the chosen label, in [0, 1]

@@ -94,13 +94,34 @@ def test_a_partition_assigned_straight_back_is_rewound_to_the_abandoned_work() -
 def test_after_a_commit_the_rewind_goes_to_the_commit() -> None:
     consumer = FakeConsumer()
     service = _service(consumer)
-    service._consumer.commit = MagicMock()  # type: ignore[attr-defined]
+    service._consumer.commit_async = MagicMock()  # type: ignore[attr-defined]
     consumer.results = [_records(40, 41)]
     service._collect_batch()
     service._commit({("posts", 0): 42})
     service.partitions_revoked([TP])
     service.partitions_assigned([TP])
     assert consumer.seeks == [(TP, 42)]
+
+
+def test_commits_are_asynchronous_while_running_and_waited_for_at_shutdown() -> None:
+    consumer = FakeConsumer()
+    service = _service(consumer)
+    service._consumer.commit = MagicMock()  # type: ignore[attr-defined]
+    service._consumer.commit_async = MagicMock()  # type: ignore[attr-defined]
+    service._commit({("posts", 0): 42})
+    assert service._consumer.commit_async.call_count == 1  # type: ignore[attr-defined]
+    assert service._consumer.commit.call_count == 0  # type: ignore[attr-defined]
+
+    service.stop()
+    service._drain()  # nothing unstored: one last commit of every owned position, waited for
+    committed = service._consumer.commit.call_args.args[0]  # type: ignore[attr-defined]
+    assert {(tp.partition, meta.offset) for tp, meta in committed.items()} == {(0, 42)}
+
+
+def test_a_failed_asynchronous_commit_is_counted() -> None:
+    service = _service(FakeConsumer())
+    service._commit_done({}, KafkaConnectionError("gone"))
+    assert service._metrics.kafka_errors.labels("commit")._value.get() == 1
 
 
 def test_a_new_partition_keeps_the_group_position() -> None:
