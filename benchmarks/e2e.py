@@ -11,7 +11,8 @@ Scenarios, each on a fresh topic with the results table and Redis emptied first:
 - offered load: a producer process at a fixed rate; produce-to-stored latency percentiles;
 - cache: 0%, 30% and 90% of posts repeat an earlier text;
 - batch sweep: batch size × wait at a fixed offered rate.
-Every run records the machine, the bundle version and the settings.
+Every run records the machine (with how much two busy processes get done compared with one),
+the bundle version and the settings.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import os
 import platform
 import random
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -397,7 +399,32 @@ def machine(bundle_path: Path) -> dict:  # type: ignore[type-arg]
         "python": platform.python_version(),
         "bundle_version": ModelBundle.load(bundle_path).version,
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "two_process_speedup": two_process_speedup(),
     }
+
+
+_BUSY_LOOP = (
+    "import time\ns = time.perf_counter()\n"
+    "for i in range(20_000_000): pass\n"
+    "print(time.perf_counter() - s)"
+)
+
+
+def two_process_speedup() -> float:
+    """How much two CPU-bound processes get done together compared with one alone.
+
+    2.0 on two independent cores. Shared cores (hyper-threads of one core, a busy host) give
+    less, and that bounds what two consumer processes can reach.
+    """
+
+    def loop_seconds(processes: int) -> float:
+        runs = [
+            subprocess.Popen([sys.executable, "-c", _BUSY_LOOP], stdout=subprocess.PIPE, text=True)
+            for _ in range(processes)
+        ]
+        return max(float(run.communicate()[0]) for run in runs)
+
+    return round(statistics.median(2 * loop_seconds(1) / loop_seconds(2) for _ in range(3)), 2)
 
 
 def markdown(records: list[dict]) -> str:  # type: ignore[type-arg]
