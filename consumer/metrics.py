@@ -43,7 +43,8 @@ class Metrics:
             "sentiment_cache_requests_total", "Cache lookups by result.", ("result",)
         )
         self.cache_errors = counter(
-            "sentiment_cache_errors_total", "Redis errors (the service goes on without cache)."
+            "sentiment_cache_errors_total",
+            "Redis errors and skipped cache writes (the service goes on without cache).",
         )
         self.database_errors = counter(
             "sentiment_database_errors_total", "Failed database writes (retried)."

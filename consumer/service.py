@@ -52,6 +52,7 @@ from textclean import CleaningConfig, clean_text
 logger = logging.getLogger(__name__)
 
 POLL_TIMEOUT_MS = 200
+MAX_QUEUED_CACHE_WRITES = 4
 
 
 @dataclass
@@ -111,8 +112,10 @@ class StreamService:
         self._unstored: list[PreparedBatch] = []
         self._write: Future[int] | None = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
-        # Cache writes wait for Redis on a thread of their own, behind no database write.
+        # Cache writes wait for Redis on a thread of their own, behind no database write. A few
+        # may queue; beyond that (Redis slow but not failing) a batch's write is skipped.
         self._cache_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache-writer")
+        self._cache_write_slots = threading.BoundedSemaphore(MAX_QUEUED_CACHE_WRITES)
         self._generation = 0
         # Per owned partition, where the group would restart it: the last offset committed
         # here, or else the first offset read since it was assigned (= the group's commit).
@@ -322,16 +325,25 @@ class StreamService:
             return False
         self._unstored.pop(0)
         self._commit(batch.offsets)
-        self._cache_writer.submit(self._remember, batch.by_text)
+        self._queue_cache_write(batch.by_text)
         self._record_success(batch, inserted)
         self._resume()
         return True
+
+    def _queue_cache_write(self, verdicts: dict[str, Verdict]) -> None:
+        if self._cache_write_slots.acquire(blocking=False):
+            self._cache_writer.submit(self._remember, verdicts)
+        else:
+            self._metrics.cache_errors.inc()
+            logger.warning("cache writes %d batches behind: skipping one", MAX_QUEUED_CACHE_WRITES)
 
     def _remember(self, verdicts: dict[str, Verdict]) -> None:
         try:
             self._classifier.remember(verdicts)
         except Exception:  # a fire-and-forget task: log what would otherwise vanish
             logger.exception("cache write failed")
+        finally:
+            self._cache_write_slots.release()
 
     def _publish_dead_letters(self, batch: PreparedBatch) -> None:
         if batch.dead_letters_published or not batch.dead_letters:

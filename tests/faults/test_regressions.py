@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections import namedtuple
 from unittest.mock import MagicMock
 
@@ -13,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from consumer.batch import Envelope, split_batch
 from consumer.metrics import Metrics
-from consumer.service import StreamService
+from consumer.service import MAX_QUEUED_CACHE_WRITES, StreamService
 from consumer.settings import ConsumerSettings
 from schemas.messages import DeadLetterReason
 
@@ -140,3 +141,15 @@ def test_an_unreachable_broker_does_not_end_the_loop_nor_drop_the_batch() -> Non
     assert service.kafka_connected is False
     consumer.results = [KafkaConnectionError("socket disconnected")]
     assert service._collect_batch() == []
+
+
+def test_cache_writes_queue_a_few_batches_then_skip_and_count() -> None:
+    service = _service(FakeConsumer())
+    release = threading.Event()
+    service._classifier.remember.side_effect = lambda verdicts: release.wait(10)  # type: ignore[attr-defined]
+    for _ in range(MAX_QUEUED_CACHE_WRITES + 2):
+        service._queue_cache_write({})
+    assert service._metrics.cache_errors._value.get() == 2
+    release.set()
+    service._cache_writer.shutdown(wait=True)
+    assert service._classifier.remember.call_count == MAX_QUEUED_CACHE_WRITES  # type: ignore[attr-defined]
