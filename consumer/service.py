@@ -230,12 +230,24 @@ class StreamService:
                     for r in records
                 )
             if envelopes and deadline is None:
-                deadline = time.monotonic() + settings.batch_max_wait_ms / 1000
+                deadline = time.monotonic() + self._wait_left(envelopes)
             if not envelopes:
                 return []
             if len(envelopes) >= settings.batch_max_size or time.monotonic() >= deadline:
                 break
         return envelopes
+
+    def _wait_left(self, envelopes: list[Envelope]) -> float:
+        """Seconds the batch may still wait for more posts.
+
+        The wait limit counts from when the oldest post was produced, not from when the loop
+        got to it: posts that queued while the previous batch was classified have waited
+        already, and waiting the full limit again made every post wait about two batches.
+        A producer clock ahead of ours gives the full wait; one behind, none.
+        """
+        produced = min(envelope.timestamp_ms for envelope in envelopes) / 1000
+        waited = max(0.0, time.time() - produced)
+        return max(0.0, self._settings.batch_max_wait_ms / 1000 - waited)
 
     def _prepare(self, envelopes: list[Envelope]) -> PreparedBatch:
         metrics = self._metrics

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import namedtuple
 from unittest.mock import MagicMock
 
@@ -76,8 +77,9 @@ def _service(consumer: FakeConsumer) -> StreamService:
     )  # type: ignore[arg-type]
 
 
-def _records(*offsets: int) -> dict[TopicPartition, list[Message]]:
-    return {TP: [Message("posts", 0, o, 0, None, b"{}") for o in offsets]}
+def _records(*offsets: int, age_s: float = 0.0) -> dict[TopicPartition, list[Message]]:
+    produced_ms = int((time.time() - age_s) * 1000)
+    return {TP: [Message("posts", 0, o, produced_ms, None, b"{}") for o in offsets]}
 
 
 def test_a_partition_assigned_straight_back_is_rewound_to_the_abandoned_work() -> None:
@@ -153,3 +155,17 @@ def test_cache_writes_queue_a_few_batches_then_skip_and_count() -> None:
     release.set()
     service._cache_writer.shutdown(wait=True)
     assert service._classifier.remember.call_count == MAX_QUEUED_CACHE_WRITES  # type: ignore[attr-defined]
+
+
+def test_the_batch_wait_counts_from_when_the_oldest_post_was_produced() -> None:
+    consumer = FakeConsumer()
+    service = _service(consumer)
+    service._settings = ConsumerSettings(batch_max_size=10, batch_max_wait_ms=60_000)
+    # Posts that queued for longer than the wait: the batch closes with what is there.
+    consumer.results = [_records(1, 2, age_s=61)]
+    started = time.monotonic()
+    assert [e.offset for e in service._collect_batch()] == [1, 2]
+    assert time.monotonic() - started < 1
+    # Fresh posts: it waits for more (here: polls again and gets the next ones).
+    consumer.results = [_records(3), _records(4, 5, 6, 7, 8, 9, 10, 11, 12)]
+    assert len(service._collect_batch()) == 10
