@@ -106,7 +106,7 @@ def _token_normaliser(config: CleaningConfig) -> Callable[[str], tuple[str, ...]
 
 
 # Longer parts (URLs mostly) are rarely repeated; the bound also keeps the cache small:
-# at most 128k parts of at most 40 characters, about 20 MB.
+# at most 128k parts of at most 40 characters.
 _CACHED_PART_CHARS = 40
 
 
