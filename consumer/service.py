@@ -62,7 +62,6 @@ class PreparedBatch:
     envelopes: list[Envelope]
     accepted: list[Accepted]
     dead_letters: list[DeadLetter]
-    verdicts: list[Verdict]  # one per accepted post
     by_text: dict[str, Verdict]  # one per distinct cleaned text
     result_rows: list[tuple[object, ...]]
     results: list[ClassificationResult]
@@ -266,11 +265,11 @@ class StreamService:
             )
 
         by_text = self._classifier.classify(unique_texts(accepted), remember=False)
-        verdicts = [by_text[item.cleaned_text] for item in accepted]
         processed_at = datetime.now(UTC)
         version = self._classifier.version
         results = []
         if self._settings.results_topic:
+            verdicts = [by_text[item.cleaned_text] for item in accepted]
             results = [
                 ClassificationResult(
                     post_id=item.post.post_id,
@@ -286,7 +285,6 @@ class StreamService:
         return PreparedBatch(
             envelopes=envelopes,
             accepted=accepted,
-            verdicts=verdicts,
             by_text=by_text,
             dead_letters=dead_letters,
             result_rows=result_rows(accepted, by_text, version, processed_at),
@@ -439,9 +437,10 @@ class StreamService:
         now = time.time()
         metrics.results_stored.inc(inserted)
         metrics.duplicates_skipped.inc(len(batch.accepted) - inserted)
-        for label, count in Counter(v.prediction.label for v in batch.verdicts).items():
+        verdicts = [batch.by_text[item.cleaned_text] for item in batch.accepted]
+        for label, count in Counter(v.prediction.label for v in verdicts).items():
             metrics.posts_classified.labels(label).inc(count)
-        for item, verdict in zip(batch.accepted, batch.verdicts, strict=True):
+        for item, verdict in zip(batch.accepted, verdicts, strict=True):
             metrics.confidence.observe(verdict.prediction.confidence)
             metrics.end_to_end_latency.observe(max(0.0, now - item.envelope.timestamp_ms / 1000))
         metrics.last_batch.set(now)
