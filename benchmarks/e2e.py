@@ -491,6 +491,16 @@ def build_plan(
             "saturation-2",
             lambda: run_saturation(bench, "saturation-2", texts[:saturation_posts], 2),
         ),
+        (
+            "saturation-1-no-inference-thread",
+            lambda: run_saturation(
+                bench,
+                "saturation-1-no-inference-thread",
+                texts[:saturation_posts],
+                1,
+                inference_thread=False,
+            ),
+        ),
     ]
     for rate in (500, 1000, 2000, 4000):
         count = int(rate * 20 * scale)

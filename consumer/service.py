@@ -5,12 +5,14 @@ committed to PostgreSQL, so a crash at any point re-delivers rather than loses; 
 primary key makes re-delivery harmless. While the database is unavailable the partitions are
 paused (the consumer keeps polling, so it stays in the group) and the batch is retried.
 
-The database write of one batch runs on a writer thread while the loop reads and classifies
-the next one (psycopg2 releases the GIL while it waits for the server). Batches are still
-stored and committed strictly in order: the next write starts only after the previous batch
-was stored and its offsets committed, and every database call goes through that one thread.
-Neither the offset commit nor the cache write of a stored batch is waited for: the commit is
-asynchronous (synchronous at shutdown) and the cache write runs on a second thread.
+Three stages overlap, each on a thread of its own: the loop polls, decodes and cleans batch
+n+2 while batch n+1 is classified (cache lookup and onnxruntime, which releases the GIL) and
+batch n is written to the database (psycopg2 releases the GIL while it waits for the server).
+Batches are still stored and committed strictly in order: the next write starts only after
+the previous batch was stored and its offsets committed, and every database call goes through
+that one writer thread. Neither the offset commit nor the cache write of a stored batch is
+waited for: the commit is asynchronous (synchronous at shutdown) and the cache write runs on
+a thread of its own.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
@@ -53,24 +56,32 @@ logger = logging.getLogger(__name__)
 
 POLL_TIMEOUT_MS = 200
 MAX_QUEUED_CACHE_WRITES = 4
+# Batches read but not yet stored: one being written, one classified or being classified, and
+# one more so that the loop can decode while both of those run.
+MAX_UNSTORED = 3
 
 
-@dataclass
-class PreparedBatch:
-    """A classified batch, waiting to be delivered (dead letters, rows, offsets)."""
+class Classified(NamedTuple):
+    """What the inference thread adds to a decoded batch."""
 
-    envelopes: list[Envelope]
-    accepted: list[Accepted]
-    dead_letters: list[DeadLetter]
     by_text: dict[str, Verdict]  # one per distinct cleaned text
     result_rows: list[tuple[object, ...]]
     results: list[ClassificationResult]
     processed_at: datetime
+
+
+@dataclass
+class PreparedBatch:
+    """A decoded batch, classified (or being classified), waiting to be stored."""
+
+    envelopes: list[Envelope]
+    accepted: list[Accepted]
+    dead_letters: list[DeadLetter]
     offsets: dict[tuple[str, int], int]
+    classified: Future[Classified]
     dead_letters_published: bool = False
     results_published: bool = False
     attempts: int = 0
-    started: float = field(default_factory=time.perf_counter)
 
 
 class _RevocationListener(ConsumerRebalanceListener):
@@ -106,10 +117,12 @@ class StreamService:
         self._store = store
         self._metrics = metrics
         self._stop = threading.Event()
-        # Classified batches not yet stored, oldest first (at most two): the first one's write
-        # may be in flight on the writer thread.
+        # Batches not yet stored, oldest first (at most MAX_UNSTORED): the first one's write
+        # may be in flight on the writer thread, the others are classified in order on the
+        # inference thread.
         self._unstored: list[PreparedBatch] = []
         self._write: Future[int] | None = None
+        self._inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
         # Cache writes wait for Redis on a thread of their own, behind no database write. A few
         # may queue; beyond that (Redis slow but not failing) a batch's write is skipped.
@@ -140,18 +153,26 @@ class StreamService:
                 self.step()
             self._drain()
         finally:
+            self._inference.shutdown(wait=True)
             self._writer.shutdown(wait=True)
             self._cache_writer.shutdown(wait=True)
 
     def step(self) -> None:
-        write_due = self._write is not None and (len(self._unstored) > 1 or self._write.done())
-        if write_due and not self._finish_write():
+        """Finish what is done (a write, a classification), then read the next batch.
+
+        With MAX_UNSTORED batches on hand, wait for the oldest instead of reading more.
+        """
+        full = len(self._unstored) >= MAX_UNSTORED
+        if self._write is not None and (full or self._write.done()):
+            if not self._finish_write():
+                self._back_off()
+                return
+            full = False
+        start_due = self._unstored and (full or self._unstored[0].classified.done())
+        if self._write is None and start_due and not self._start_write():
             self._back_off()
             return
-        if self._write is None and self._unstored and not self._start_write():
-            self._back_off()
-            return
-        if len(self._unstored) < 2:
+        if len(self._unstored) < MAX_UNSTORED:
             envelopes = self._collect_batch()
             if envelopes:
                 self._unstored.append(self._prepare(envelopes))
@@ -203,8 +224,8 @@ class StreamService:
         while not self._stop.is_set():
             now = time.monotonic()
             if deadline is None:
-                # With a write in flight, come back soon to commit it rather than idle.
-                timeout_ms = POLL_TIMEOUT_MS if self._write is None else 5
+                # With a batch in flight, come back soon to store or commit it, not idle.
+                timeout_ms = 5 if self._unstored else POLL_TIMEOUT_MS
             else:
                 timeout_ms = max(0, int((deadline - now) * 1000))
             try:
@@ -249,6 +270,7 @@ class StreamService:
         return max(0.0, self._settings.batch_max_wait_ms / 1000 - waited)
 
     def _prepare(self, envelopes: list[Envelope]) -> PreparedBatch:
+        """Decode and clean here; classify on the inference thread."""
         metrics = self._metrics
         metrics.posts_consumed.inc(len(envelopes))
         metrics.batch_size.observe(len(envelopes))
@@ -264,6 +286,18 @@ class StreamService:
                 "refused %s: %s (%s)", letter.envelope.where, letter.reason.value, letter.detail
             )
 
+        batch = PreparedBatch(
+            envelopes=envelopes,
+            accepted=accepted,
+            dead_letters=dead_letters,
+            offsets=next_offsets(envelopes),
+            classified=self._inference.submit(self._classify, accepted),
+        )
+        if not self._settings.inference_thread:  # no overlap: wait, as if classified here
+            wait([batch.classified])
+        return batch
+
+    def _classify(self, accepted: list[Accepted]) -> Classified:
         by_text = self._classifier.classify(unique_texts(accepted), remember=False)
         processed_at = datetime.now(UTC)
         version = self._classifier.version
@@ -282,16 +316,8 @@ class StreamService:
                 )
                 for item, verdict in zip(accepted, verdicts, strict=True)
             ]
-        return PreparedBatch(
-            envelopes=envelopes,
-            accepted=accepted,
-            by_text=by_text,
-            dead_letters=dead_letters,
-            result_rows=result_rows(accepted, by_text, version, processed_at),
-            results=results,
-            processed_at=processed_at,
-            offsets=next_offsets(envelopes),
-        )
+        rows = result_rows(accepted, by_text, version, processed_at)
+        return Classified(by_text, rows, results, processed_at)
 
     def _start_write(self) -> bool:
         """Dead letters → (results topic) → database write on the writer thread.
@@ -299,10 +325,11 @@ class StreamService:
         False: the dead letters or results could not be published; retry later.
         """
         batch = self._unstored[0]
+        classified = batch.classified.result()  # re-raises what failed on the inference thread
         batch.attempts += 1
         try:
-            self._publish_dead_letters(batch)
-            self._publish_results(batch)
+            self._publish_dead_letters(batch, classified.processed_at)
+            self._publish_results(batch, classified.results)
         except StoreUnavailable as error:
             self._metrics.database_errors.inc()
             logger.warning("dead letters not checked (attempt %d): %s", batch.attempts, error)
@@ -311,13 +338,13 @@ class StreamService:
             self._metrics.kafka_errors.labels("produce").inc()
             logger.warning("dead letters not delivered (attempt %d): %s", batch.attempts, error)
             return False
-        self._write = self._writer.submit(self._store_rows, batch)
+        self._write = self._writer.submit(self._store_rows, batch.dead_letters, classified)
         return True
 
-    def _store_rows(self, batch: PreparedBatch) -> int:
+    def _store_rows(self, dead_letters: list[DeadLetter], classified: Classified) -> int:
         started = time.perf_counter()
         inserted = self._store.write(
-            batch.result_rows, dead_letter_rows(batch.dead_letters, batch.processed_at)
+            classified.result_rows, dead_letter_rows(dead_letters, classified.processed_at)
         )
         self._metrics.stage_duration.labels("database").observe(time.perf_counter() - started)
         return inserted
@@ -335,8 +362,9 @@ class StreamService:
             return False
         self._unstored.pop(0)
         self._commit(batch.offsets)
-        self._queue_cache_write(batch.by_text)
-        self._record_success(batch, inserted)
+        by_text = batch.classified.result().by_text
+        self._queue_cache_write(by_text)
+        self._record_success(batch, by_text, inserted)
         self._resume()
         return True
 
@@ -355,7 +383,7 @@ class StreamService:
         finally:
             self._cache_write_slots.release()
 
-    def _publish_dead_letters(self, batch: PreparedBatch) -> None:
+    def _publish_dead_letters(self, batch: PreparedBatch, failed_at: datetime) -> None:
         if batch.dead_letters_published or not batch.dead_letters:
             return
         started = time.perf_counter()
@@ -373,7 +401,7 @@ class StreamService:
                     self._settings.dead_letter_topic,
                     value=envelope.value,
                     key=envelope.key,
-                    headers=dead_letter_headers(letter, batch.processed_at),
+                    headers=dead_letter_headers(letter, failed_at),
                 )
             )
         self._wait_for(futures)
@@ -382,15 +410,15 @@ class StreamService:
             self._metrics.dead_letters.labels(letter.reason.value).inc()
         self._metrics.stage_duration.labels("dead_letter").observe(time.perf_counter() - started)
 
-    def _publish_results(self, batch: PreparedBatch) -> None:
+    def _publish_results(self, batch: PreparedBatch, results: list[ClassificationResult]) -> None:
         topic = self._settings.results_topic
-        if batch.results_published or not topic or not batch.results:
+        if batch.results_published or not topic or not results:
             return
         futures = [
             self._producer.send(
                 topic, value=result.model_dump_json().encode(), key=result.post_id.encode()
             )
-            for result in batch.results
+            for result in results
         ]
         self._wait_for(futures)
         batch.results_published = True
@@ -432,12 +460,14 @@ class StreamService:
         self._metrics.kafka_errors.labels("commit").inc()
         logger.warning("offset commit failed after the rows were stored: %s", error)
 
-    def _record_success(self, batch: PreparedBatch, inserted: int) -> None:
+    def _record_success(
+        self, batch: PreparedBatch, by_text: dict[str, Verdict], inserted: int
+    ) -> None:
         metrics = self._metrics
         now = time.time()
         metrics.results_stored.inc(inserted)
         metrics.duplicates_skipped.inc(len(batch.accepted) - inserted)
-        verdicts = [batch.by_text[item.cleaned_text] for item in batch.accepted]
+        verdicts = [by_text[item.cleaned_text] for item in batch.accepted]
         for label, count in Counter(v.prediction.label for v in verdicts).items():
             metrics.posts_classified.labels(label).inc(count)
         for item, verdict in zip(batch.accepted, verdicts, strict=True):

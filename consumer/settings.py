@@ -26,6 +26,10 @@ class ConsumerSettings(KafkaSettings, RedisSettings, PostgresSettings):
     bundle_path: Path = Field(default_factory=_default_bundle)
     model_quantized: bool = Field(default=False, description="Use the bundle's INT8 model.")
     onnx_threads: int = Field(default=1, ge=1, description="onnxruntime threads per process.")
+    inference_thread: bool = Field(
+        default=True,
+        description="Classify each batch on a thread of its own while the next one is decoded.",
+    )
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=0, le=65535, description="0 picks a free port.")
