@@ -13,11 +13,13 @@ from kafka import TopicPartition
 from kafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 
-from consumer.batch import Envelope, split_batch
+from consumer.batch import Envelope, Verdict, split_batch
 from consumer.metrics import Metrics
 from consumer.service import MAX_QUEUED_CACHE_WRITES, StreamService
 from consumer.settings import ConsumerSettings
+from inference import Prediction
 from schemas.messages import DeadLetterReason
+from textclean import CleaningConfig
 
 Message = namedtuple("Message", "topic partition offset timestamp key value")
 TP = TopicPartition("posts", 0)
@@ -67,6 +69,12 @@ class FakeConsumer:
 
     def pause(self, *partitions: TopicPartition) -> None:
         self.paused_partitions |= set(partitions)
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TP}
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return None
 
 
 def _service(consumer: FakeConsumer) -> StreamService:
@@ -169,3 +177,81 @@ def test_the_batch_wait_counts_from_when_the_oldest_post_was_produced() -> None:
     # Fresh posts: it waits for more (here: polls again and gets the next ones).
     consumer.results = [_records(3), _records(4, 5, 6, 7, 8, 9, 10, 11, 12)]
     assert len(service._collect_batch()) == 10
+
+
+def _pipelined_service(consumer: FakeConsumer, **settings: object) -> StreamService:
+    """A service whose classifier answers "positive" once `release` is set."""
+    service = StreamService(
+        ConsumerSettings(batch_max_size=2, batch_max_wait_ms=0, posts_topic="posts", **settings),
+        consumer,  # type: ignore[arg-type]
+        MagicMock(),
+        MagicMock(),
+        CleaningConfig(),
+        MagicMock(),
+        Metrics(CollectorRegistry()),
+    )
+    service.release = threading.Event()  # type: ignore[attr-defined]
+    verdict = Verdict(Prediction("positive", 0.9, 0.9), cached=False)
+
+    def classify(texts: list[str], remember: bool) -> dict[str, Verdict]:
+        service.release.wait(10)  # type: ignore[attr-defined]
+        return dict.fromkeys(texts, verdict)
+
+    service._classifier.classify.side_effect = classify  # type: ignore[attr-defined]
+    service._classifier.version = "v1"  # type: ignore[attr-defined]
+    service._store.write.side_effect = lambda rows, dead_letters: len(rows)  # type: ignore[attr-defined]
+    consumer.commit_async = MagicMock()  # type: ignore[attr-defined]
+    return service
+
+
+def _posts(*offsets: int) -> dict[TopicPartition, list[Message]]:
+    now_ms = int(time.time() * 1000)
+    return {
+        TP: [
+            Message(
+                "posts",
+                0,
+                o,
+                now_ms,
+                None,
+                json.dumps({"post_id": f"p{o}", "text": f"day {o}"}).encode(),
+            )
+            for o in offsets
+        ]
+    }
+
+
+def test_the_next_batch_is_decoded_while_one_is_classified_and_stored_in_order() -> None:
+    consumer = FakeConsumer()
+    service = _pipelined_service(consumer)
+    consumer.results = [_posts(1, 2), _posts(3, 4)]
+    service.step()
+    service.step()
+    # The first batch is still being classified, and the loop has read the second meanwhile.
+    assert [len(batch.envelopes) for batch in service._unstored] == [2, 2]
+    assert not service._unstored[0].classified.done()
+    assert service._store.write.call_count == 0  # type: ignore[attr-defined]
+
+    service.release.set()  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while service._unstored and time.monotonic() < deadline:
+        service.step()
+    stored = [
+        [row[0] for row in call.args[0]]
+        for call in service._store.write.call_args_list  # type: ignore[attr-defined]
+    ]
+    assert stored == [["p1", "p2"], ["p3", "p4"]]
+    committed = [
+        {tp.partition: meta.offset for tp, meta in call.args[0].items()}
+        for call in consumer.commit_async.call_args_list  # type: ignore[attr-defined]
+    ]
+    assert committed == [{0: 3}, {0: 5}]
+
+
+def test_without_the_inference_thread_a_batch_is_classified_before_the_next_is_read() -> None:
+    consumer = FakeConsumer()
+    service = _pipelined_service(consumer, inference_thread=False)
+    service.release.set()  # type: ignore[attr-defined]
+    consumer.results = [_posts(1, 2)]
+    service.step()
+    assert service._unstored[0].classified.done()
