@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 # kafka-python 3 does its network I/O on a thread of its own, and each poll() hands work to it
 # and back several times. With the inference thread busy in Python, every hand-over waited
 # up to Python's default 5 ms switch interval: a 256-record poll took 17-48 ms instead of 4-6 ms;
-# at 1 ms, 11-13 ms (three runs of `python -m benchmarks.poll_contention`).
+# at 1 ms, 11-13 ms (three measurements, `python -m benchmarks.poll_contention`).
 GIL_SWITCH_INTERVAL_S = 0.001
 
 
