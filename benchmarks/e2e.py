@@ -6,8 +6,9 @@
 Scenarios, each on a fresh topic with the results table and Redis emptied first:
 - model_only: the same bundle in this process, one onnxruntime thread, on the same tweets
   (clean + model, and model alone), as the reference for the ratios;
-- saturation with 1 and 2 consumer processes: the topic is filled first, then drained;
-  sustained rate = middle 80% of rows / the time they took to be stored;
+- saturation with 1 and 2 consumer processes, and with 1 without the inference thread: the
+  topic is filled first, then drained; sustained rate = middle 80% of rows / the time they
+  took to be stored;
 - offered load: a producer process at a fixed rate; produce-to-stored latency percentiles;
 - cache: 0%, 30% and 90% of posts repeat an earlier text;
 - batch sweep: batch size × wait at a fixed offered rate.

@@ -83,7 +83,9 @@ def drain(bootstrap: str, topic: str, busy_thread: bool, switch_interval: float)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.poll_contention", description=__doc__
+        prog="python -m benchmarks.poll_contention",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--intervals-ms", type=float, nargs="+", default=[5.0, 1.0, 0.5])
     args = parser.parse_args(argv)
