@@ -179,8 +179,10 @@ def test_the_batch_wait_counts_from_when_the_oldest_post_was_produced() -> None:
     assert len(service._collect_batch()) == 10
 
 
-def _pipelined_service(consumer: FakeConsumer, **settings: object) -> StreamService:
-    """A service whose classifier answers "positive" once `release` is set."""
+def _pipelined_service(
+    consumer: FakeConsumer, **settings: object
+) -> tuple[StreamService, threading.Event]:
+    """A service whose classifier answers "positive" once the returned event is set."""
     service = StreamService(
         ConsumerSettings(batch_max_size=2, batch_max_wait_ms=0, posts_topic="posts", **settings),
         consumer,  # type: ignore[arg-type]
@@ -190,18 +192,18 @@ def _pipelined_service(consumer: FakeConsumer, **settings: object) -> StreamServ
         MagicMock(),
         Metrics(CollectorRegistry()),
     )
-    service.release = threading.Event()  # type: ignore[attr-defined]
+    release = threading.Event()
     verdict = Verdict(Prediction("positive", 0.9, 0.9), cached=False)
 
     def classify(texts: list[str], remember: bool) -> dict[str, Verdict]:
-        service.release.wait(10)  # type: ignore[attr-defined]
+        release.wait(10)
         return dict.fromkeys(texts, verdict)
 
     service._classifier.classify.side_effect = classify  # type: ignore[attr-defined]
     service._classifier.version = "v1"  # type: ignore[attr-defined]
     service._store.write.side_effect = lambda rows, dead_letters: len(rows)  # type: ignore[attr-defined]
     consumer.commit_async = MagicMock()  # type: ignore[attr-defined]
-    return service
+    return service, release
 
 
 def _posts(*offsets: int) -> dict[TopicPartition, list[Message]]:
@@ -223,7 +225,7 @@ def _posts(*offsets: int) -> dict[TopicPartition, list[Message]]:
 
 def test_the_next_batch_is_decoded_while_one_is_classified_and_stored_in_order() -> None:
     consumer = FakeConsumer()
-    service = _pipelined_service(consumer)
+    service, release = _pipelined_service(consumer)
     consumer.results = [_posts(1, 2), _posts(3, 4)]
     service.step()
     service.step()
@@ -232,7 +234,7 @@ def test_the_next_batch_is_decoded_while_one_is_classified_and_stored_in_order()
     assert not service._unstored[0].classified.done()
     assert service._store.write.call_count == 0  # type: ignore[attr-defined]
 
-    service.release.set()  # type: ignore[attr-defined]
+    release.set()
     deadline = time.monotonic() + 10
     while service._unstored and time.monotonic() < deadline:
         service.step()
@@ -250,8 +252,8 @@ def test_the_next_batch_is_decoded_while_one_is_classified_and_stored_in_order()
 
 def test_without_the_inference_thread_a_batch_is_classified_before_the_next_is_read() -> None:
     consumer = FakeConsumer()
-    service = _pipelined_service(consumer, inference_thread=False)
-    service.release.set()  # type: ignore[attr-defined]
+    service, release = _pipelined_service(consumer, inference_thread=False)
+    release.set()
     consumer.results = [_posts(1, 2)]
     service.step()
     assert service._unstored[0].classified.done()
