@@ -8,6 +8,7 @@ paused (the consumer keeps polling, so it stays in the group) and the batch is r
 Three stages overlap, each on a thread of its own: the loop polls, decodes and cleans batch
 n+2 while batch n+1 is classified (cache lookup and onnxruntime, which releases the GIL) and
 batch n is written to the database (psycopg2 releases the GIL while it waits for the server).
+With SENTIMENT_INFERENCE_THREAD off, the loop classifies each batch itself before reading on.
 Batches are still stored and committed strictly in order: the next write starts only after
 the previous batch was stored and its offsets committed, and every database call goes through
 that one writer thread. Neither the offset commit nor the cache write of a stored batch is
@@ -22,7 +23,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -122,7 +123,11 @@ class StreamService:
         # inference thread.
         self._unstored: list[PreparedBatch] = []
         self._write: Future[int] | None = None
-        self._inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self._inference = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+            if settings.inference_thread
+            else None
+        )
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
         # Cache writes wait for Redis on a thread of their own, behind no database write. A few
         # may queue; beyond that (Redis slow but not failing) a batch's write is skipped.
@@ -153,7 +158,8 @@ class StreamService:
                 self.step()
             self._drain()
         finally:
-            self._inference.shutdown(wait=True)
+            if self._inference is not None:
+                self._inference.shutdown(wait=True)
             self._writer.shutdown(wait=True)
             self._cache_writer.shutdown(wait=True)
 
@@ -162,20 +168,22 @@ class StreamService:
 
         With MAX_UNSTORED batches on hand, wait for the oldest instead of reading more.
         """
-        full = len(self._unstored) >= MAX_UNSTORED
-        if self._write is not None and (full or self._write.done()):
-            if not self._finish_write():
-                self._back_off()
-                return
-            full = False
-        start_due = self._unstored and (full or self._unstored[0].classified.done())
+        write_due = self._write is not None and (self._full or self._write.done())
+        if write_due and not self._finish_write():
+            self._back_off()
+            return
+        start_due = self._unstored and (self._full or self._unstored[0].classified.done())
         if self._write is None and start_due and not self._start_write():
             self._back_off()
             return
-        if len(self._unstored) < MAX_UNSTORED:
+        if not self._full:
             envelopes = self._collect_batch()
             if envelopes:
                 self._unstored.append(self._prepare(envelopes))
+
+    @property
+    def _full(self) -> bool:
+        return len(self._unstored) >= MAX_UNSTORED
 
     def partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         # kafka-python 3 keeps the fetch position (and the paused flag) of a partition that is
@@ -286,16 +294,21 @@ class StreamService:
                 "refused %s: %s (%s)", letter.envelope.where, letter.reason.value, letter.detail
             )
 
-        batch = PreparedBatch(
+        return PreparedBatch(
             envelopes=envelopes,
             accepted=accepted,
             dead_letters=dead_letters,
             offsets=next_offsets(envelopes),
-            classified=self._inference.submit(self._classify, accepted),
+            classified=self._classify_soon(accepted),
         )
-        if not self._settings.inference_thread:  # no overlap: wait, as if classified here
-            wait([batch.classified])
-        return batch
+
+    def _classify_soon(self, accepted: list[Accepted]) -> Future[Classified]:
+        """On the inference thread; without one, here and now (a future already done)."""
+        if self._inference is not None:
+            return self._inference.submit(self._classify, accepted)
+        done: Future[Classified] = Future()
+        done.set_result(self._classify(accepted))
+        return done
 
     def _classify(self, accepted: list[Accepted]) -> Classified:
         by_text = self._classifier.classify(unique_texts(accepted), remember=False)
