@@ -4,9 +4,10 @@
     python -m benchmarks.tokenizer_parity --data DIR_OR_FILE ... --config bundle
 
 For every text: the reference is nltk's `TweetTokenizer.tokenize` on the whole text followed by
-the per-token normalisation; the fast path is `textclean.clean_tokens` (parts, part cache).
-Prints one JSON object: texts checked, differences (must be 0, exit status 1 otherwise), the
-first differences, and microseconds per text of both paths on one core.
+the per-token normalisation; the fast paths are `textclean.clean_tokens` (parts, part memo)
+and `textclean.clean_text`, which must equal the reference tokens joined by spaces. Prints one
+JSON object: texts checked, differences (must be 0, exit status 1 otherwise), the first
+differences, and microseconds per text of each path on one core.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from inference import DEFAULT_BUNDLE_PATH, ModelBundle
 from producer.sources import read_rows
-from textclean import CleaningConfig, clean_tokens
+from textclean import CleaningConfig, clean_text, clean_tokens
 from textclean.clean import _normalise_token, filter_tokens, strip_markup
 from textclean.tokenize import tweet_tokens
 
@@ -57,10 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     texts = read_texts(args.data)
     reference, reference_us = timed(lambda text: reference_tokens(text, config), texts)
     fast, fast_us = timed(lambda text: clean_tokens(text, config), texts)
+    joined, joined_us = timed(lambda text: clean_text(text, config), texts)
     differences = [
-        {"text": text, "reference": ref, "fast": got}
-        for text, ref, got in zip(texts, reference, fast, strict=True)
-        if ref != got
+        {"text": text, "reference": ref, "fast": got, "fast_text": got_text}
+        for text, ref, got, got_text in zip(texts, reference, fast, joined, strict=True)
+        if ref != got or " ".join(ref) != got_text
     ]
     print(
         json.dumps(
@@ -70,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                 "first_differences": differences[:5],
                 "reference_us_per_text": round(reference_us, 1),
                 "fast_us_per_text": round(fast_us, 1),
+                "fast_clean_text_us_per_text": round(joined_us, 1),
             },
             indent=2,
         )

@@ -10,7 +10,6 @@ import onnxruntime as ort
 
 from inference.bundle import ModelBundle
 from inference.decision import NEUTRAL, class_probabilities, decide
-from inference.vocab import pad_batch
 from textclean import clean_text
 
 INPUT_IDS = "token_ids"
@@ -34,7 +33,7 @@ def _session(path: str, threads: int) -> ort.InferenceSession:
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
-def length_buckets(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+def length_buckets(lengths: Sequence[int] | np.ndarray, batch_size: int) -> list[np.ndarray]:
     """Indices sorted by length, cut into chunks of at most batch_size (one ORT call each)."""
     order = np.argsort(np.asarray(lengths), kind="stable")
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
@@ -59,12 +58,14 @@ class SentimentModel:
 
     def logits_cleaned(self, cleaned_texts: Sequence[str]) -> np.ndarray:
         """Raw logits [N, outputs] in input order."""
-        encoded = [self.bundle.encode(text.split()) for text in cleaned_texts]
-        width = int(self.bundle.model_args["num_outputs"])
-        out = np.zeros((len(encoded), width), dtype=np.float32)
-        for idx in length_buckets([len(e) for e in encoded], self.batch_size):
-            ids, lengths = pad_batch([encoded[i] for i in idx], self.bundle.vocab.pad_id)
-            feed = {INPUT_IDS: ids, INPUT_LENGTHS: lengths}
+        bundle = self.bundle
+        ids, lengths = bundle.vocab.encode_padded(
+            [text.split() for text in cleaned_texts], bundle.max_len, bundle.tail_tokens
+        )
+        out = np.zeros((len(lengths), int(bundle.model_args["num_outputs"])), dtype=np.float32)
+        for idx in length_buckets(lengths, self.batch_size):
+            chunk_lengths = lengths[idx]
+            feed = {INPUT_IDS: ids[idx, : chunk_lengths.max()], INPUT_LENGTHS: chunk_lengths}
             out[idx] = self._session.run([OUTPUT_LOGITS], feed)[0]
         return out
 
@@ -87,11 +88,8 @@ class SentimentModel:
         if not cleaned_texts:
             return []
         labels, p_pos, confidence = self.decide_cleaned(cleaned_texts)
-        names = self.bundle.labels
-        return [
-            Prediction(names[int(lab)], float(p), float(c))
-            for lab, p, c in zip(labels, p_pos, confidence, strict=True)
-        ]
+        names = map(self.bundle.labels.__getitem__, labels.tolist())
+        return list(map(Prediction, names, p_pos.tolist(), confidence.tolist()))
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         cleaning = self.bundle.cleaning

@@ -109,32 +109,58 @@ def _token_normaliser(config: CleaningConfig) -> Callable[[str], tuple[str, ...]
     return lru_cache(maxsize=1 << 16)(partial(_normalise_token, config=config))
 
 
-# Longer parts (URLs mostly) are rarely repeated; the bound also keeps the cache small:
-# at most 128k parts of at most 40 characters.
+# Longer parts (URLs mostly) are rarely repeated; the bound also keeps the memo small:
+# at most two generations of 128k parts of at most 40 characters.
 _CACHED_PART_CHARS = 40
+_PART_MEMO_SIZE = 1 << 17
+
+
+class _PartMemo(dict[str, str]):
+    """One independent part of a text -> its cleaned tokens, joined by spaces ("" if none).
+
+    A dict, so that a text's parts are looked up by `map(memo.__getitem__, parts)` with no
+    Python call per part that is known: most are (Zipf), and a call per part cost more than
+    the rest of cleaning a warm text. Unknown parts go through `__missing__`. Bounded in two
+    generations: when full, the memo becomes the previous generation and starts empty, and a
+    part found in the previous one moves back, so frequent parts survive the turnover.
+    """
+
+    def __init__(self, clean_part: Callable[[str], str]) -> None:
+        super().__init__()
+        self._clean_part = clean_part
+        self._previous: dict[str, str] = {}
+
+    def __missing__(self, part: str) -> str:
+        cleaned = self._previous.get(part)
+        if cleaned is None:
+            cleaned = self._clean_part(part)
+        if len(part) <= _CACHED_PART_CHARS:
+            if len(self) >= _PART_MEMO_SIZE:
+                self._previous = dict(self)
+                self.clear()
+            self[part] = cleaned
+        return cleaned
 
 
 @cache
-def _part_cleaners(config: CleaningConfig) -> tuple[Callable[[str], tuple[str, ...]], ...]:
-    """(cached, uncached) functions from one independent part of a text to its cleaned tokens."""
+def _part_memo(config: CleaningConfig) -> _PartMemo:
     normalise = _token_normaliser(config)
 
-    def clean_part(part: str) -> tuple[str, ...]:
-        return tuple(token for raw in part_tokens(part) for token in normalise(raw))
+    def clean_part(part: str) -> str:
+        tokens = [token for raw in part_tokens(part) for token in normalise(raw)]
+        return " ".join(filter_tokens(tokens, config))
 
-    return lru_cache(maxsize=1 << 17)(clean_part), clean_part
+    return _PartMemo(clean_part)
 
 
-def _tokens(text: str, config: CleaningConfig) -> list[str]:
-    parts = independent_parts(text)
-    if parts is None:
-        normalise = _token_normaliser(config)
-        return [token for raw in tweet_tokens(text) for token in normalise(raw)]
-    cached, uncached = _part_cleaners(config)
-    tokens: list[str] = []
-    for part in parts:
-        tokens.extend(cached(part) if len(part) <= _CACHED_PART_CHARS else uncached(part))
-    return tokens
+def _whole_text_tokens(text: str, config: CleaningConfig) -> list[str]:
+    normalise = _token_normaliser(config)
+    return filter_tokens([token for raw in tweet_tokens(text) for token in normalise(raw)], config)
+
+
+def _cleaned_parts(parts: list[str], config: CleaningConfig) -> str:
+    # Stop words and lemmas are per token, so filtering each part filters the whole text.
+    return " ".join(filter(None, map(_part_memo(config).__getitem__, parts)))
 
 
 def strip_markup(text: str, config: CleaningConfig) -> str:
@@ -153,9 +179,18 @@ def filter_tokens(tokens: list[str], config: CleaningConfig) -> list[str]:
 
 def clean_tokens(text: str, config: CleaningConfig) -> list[str]:
     """Tokenise and normalise one text according to `config`; may return []."""
-    return filter_tokens(_tokens(strip_markup(text, config), config), config)
+    text = strip_markup(text, config)
+    parts = independent_parts(text)
+    if parts is None:
+        return _whole_text_tokens(text, config)
+    cleaned = _cleaned_parts(parts, config)  # no token of a part holds a space
+    return cleaned.split(" ") if cleaned else []
 
 
 def clean_text(text: str, config: CleaningConfig) -> str:
-    """`clean_tokens` joined by single spaces; splitting on spaces gives the tokens back."""
-    return " ".join(clean_tokens(text, config))
+    """`clean_tokens` joined by single spaces (the form the model and the cache key take)."""
+    text = strip_markup(text, config)
+    parts = independent_parts(text)
+    if parts is None:
+        return " ".join(_whole_text_tokens(text, config))
+    return _cleaned_parts(parts, config)

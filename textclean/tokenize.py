@@ -42,10 +42,10 @@ _HANG = regex.compile(HANG_RE.pattern, HANG_RE.flags)
 
 
 def independent_parts(text: str) -> list[str] | None:
-    """The space-separated parts of `text`, or None if a token may span a space."""
-    if _MAY_SPAN_SPACES.search(text) or _ENTITY.search(text):
+    """The space-separated parts of `text` (some may be ""), or None if a token may span a space."""
+    if _MAY_SPAN_SPACES.search(text) or ("&" in text and _ENTITY.search(text)):
         return None
-    return [part for part in text.split(" ") if part]
+    return text.split(" ")
 
 
 def tweet_tokens(text: str) -> list[str]:

@@ -63,6 +63,16 @@ def test_pad_batch_right_pads() -> None:
     assert ids.dtype == np.int64
 
 
+def test_encode_padded_is_encode_then_pad_batch() -> None:
+    vocab = Vocab(("<pad>", "<unk>", "good", "bad"))
+    token_lists = [["good", "unseen", "bad"], [], ["bad"], ["good", "bad", "x", "bad", "good"]]
+    ids, lengths = vocab.encode_padded(token_lists, max_len=3, tail_tokens=2)
+    expected = pad_batch([vocab.encode(tokens, 3, 2) for tokens in token_lists])
+    assert ids.tolist() == expected[0].tolist() == [[2, 1, 3], [1, 0, 0], [3, 0, 0], [2, 3, 2]]
+    assert lengths.tolist() == expected[1].tolist()
+    assert ids.dtype == lengths.dtype == np.int64
+
+
 def test_length_buckets_sort_and_cover_everything() -> None:
     buckets = length_buckets([5, 1, 3, 9, 2], batch_size=2)
     assert [b.tolist() for b in buckets] == [[1, 4], [2, 0], [3]]

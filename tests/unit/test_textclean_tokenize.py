@@ -4,7 +4,8 @@ import pytest
 from nltk.tokenize import TweetTokenizer
 
 from benchmarks.tokenizer_parity import reference_tokens
-from textclean import CleaningConfig, clean_tokens
+from textclean import CleaningConfig, clean_text, clean_tokens
+from textclean import clean as clean_module
 from textclean.tokenize import independent_parts, part_tokens
 
 REFERENCE = TweetTokenizer(preserve_case=True, reduce_len=False, strip_handles=False)
@@ -51,8 +52,10 @@ def test_parts_give_the_tokenizers_tokens(text: str) -> None:
     [CleaningConfig(), CleaningConfig(numbers="token", hashtags="keep", punctuation="remove")],
 )
 def test_cleaning_by_parts_matches_whole_text_cleaning(text: str, config: CleaningConfig) -> None:
-    assert clean_tokens(text, config) == reference_tokens(text, config)
-    assert clean_tokens(text, config) == reference_tokens(text, config)  # from the caches
+    expected = reference_tokens(text, config)
+    for _ in range(2):  # the second time from the memo
+        assert clean_tokens(text, config) == expected
+        assert clean_text(text, config) == " ".join(expected)
 
 
 @pytest.mark.parametrize("text", ["ring 555 1234", "wait . . .", "me &amp; you", "+1 (800) 555"])
@@ -65,4 +68,18 @@ def test_an_ampersand_alone_is_no_entity() -> None:
 
 
 def test_plain_text_is_split_on_spaces() -> None:
-    assert independent_parts("  good  day, isn't it?! ") == ["good", "day,", "isn't", "it?!"]
+    parts = independent_parts(" good  day, isn't it?!")
+    assert parts == ["", "good", "", "day,", "isn't", "it?!"]
+    assert part_tokens("") == []  # runs of spaces leave empty parts, which hold no tokens
+
+
+def test_the_part_memo_stays_bounded_and_keeps_answering(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(clean_module, "_PART_MEMO_SIZE", 4)
+    memo = clean_module._PartMemo(lambda part: part.upper())
+    words = [f"w{i}" for i in range(10)]
+    for _ in range(3):
+        assert list(map(memo.__getitem__, words)) == [w.upper() for w in words]
+        assert len(memo) <= 4
+    long_part = "x" * (clean_module._CACHED_PART_CHARS + 1)
+    assert memo[long_part] == long_part.upper()
+    assert long_part not in memo  # long parts (URLs, mostly) are computed, not kept
