@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+import numpy as np
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.producer.future import FutureRecordMetadata
@@ -480,12 +481,12 @@ class StreamService:
         now = time.time()
         metrics.results_stored.inc(inserted)
         metrics.duplicates_skipped.inc(len(batch.accepted) - inserted)
-        verdicts = [by_text[item.cleaned_text] for item in batch.accepted]
-        for label, count in Counter(v.prediction.label for v in verdicts).items():
+        predictions = [by_text[item.cleaned_text].prediction for item in batch.accepted]
+        for label, count in Counter(p.label for p in predictions).items():
             metrics.posts_classified.labels(label).inc(count)
-        for item, verdict in zip(batch.accepted, verdicts, strict=True):
-            metrics.confidence.observe(verdict.prediction.confidence)
-            metrics.end_to_end_latency.observe(max(0.0, now - item.envelope.timestamp_ms / 1000))
+        metrics.confidence.observe_many(np.array([p.confidence for p in predictions]))
+        produced_ms = np.array([item.envelope.timestamp_ms for item in batch.accepted], dtype=float)
+        metrics.end_to_end_latency.observe_many(np.maximum(0.0, now - produced_ms / 1000))
         metrics.last_batch.set(now)
         self._update_lag()
         logger.debug(

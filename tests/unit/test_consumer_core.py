@@ -3,8 +3,9 @@
 import json
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Histogram
 
 from consumer.batch import (
     DEAD_LETTER_COLUMNS,
@@ -21,8 +22,8 @@ from consumer.batch import (
 )
 from consumer.cache import cache_key, decode_prediction, encode_prediction
 from consumer.http import MAX_PREDICT_TEXTS, PredictError, parse_predict_body
-from consumer.metrics import Metrics
-from consumer.store import copy_text
+from consumer.metrics import LATENCY_BUCKETS, BatchHistogram, Metrics
+from consumer.store import copy_field, copy_text
 from inference import Prediction
 from schemas.messages import DeadLetterReason
 
@@ -139,6 +140,30 @@ def test_metrics_use_units_and_bounded_labels() -> None:
         }
 
 
+def test_batch_histogram_exposes_what_a_histogram_fed_one_by_one_exposes() -> None:
+    values = [0.0, 0.004, 0.005, 0.0051, 0.3, 1.0, 59.9, 61.0, 1e9]  # on, between, past bounds
+    reference_registry, batch_registry = CollectorRegistry(), CollectorRegistry()
+    reference = Histogram(
+        "latency_seconds", "doc", buckets=LATENCY_BUCKETS, registry=reference_registry
+    )
+    for value in values:
+        reference.observe(value)
+    batched = BatchHistogram("latency_seconds", "doc", LATENCY_BUCKETS, batch_registry)
+    batched.observe_many(np.array(values[:4]))
+    batched.observe_many(np.array(values[4:]))
+
+    def samples(registry: CollectorRegistry) -> dict[tuple[str, str], float]:
+        return {
+            (sample.name, sample.labels.get("le", "")): sample.value
+            for family in registry.collect()
+            for sample in family.samples
+            if not sample.name.endswith("_created")
+        }
+
+    assert samples(batch_registry) == samples(reference_registry)
+    assert samples(batch_registry)[("latency_seconds_count", "")] == len(values)
+
+
 def test_copy_text_escapes_what_the_copy_format_reserves() -> None:
     row = (
         "a\tb",
@@ -153,3 +178,16 @@ def test_copy_text_escapes_what_the_copy_format_reserves() -> None:
     assert copy_text([row]) == (
         "a\\tb\tline\\nbreak\\r\tback\\\\slash\t\\N\tTrue\t0.5\t7\t2026-01-02T00:00:00+00:00\n"
     )
+
+
+def test_copy_text_formats_each_column_as_its_values_one_by_one() -> None:
+    when = datetime(2026, 1, 2, tzinfo=UTC)
+    rows = [
+        ("plain", "tab\there", None, 0.25, 1, True, when, None, "x"),
+        ("plain", "no specials", "author", 1.0, 2, False, when, when, 3),
+        ("plain", "back\\slash", None, 0.5, 3, True, when, None, None),
+    ]
+    expected = "".join("\t".join(map(copy_field, row)) + "\n" for row in rows)
+    assert copy_text(rows) == expected
+    assert copy_text(rows[1:2]) == "".join("\t".join(map(copy_field, rows[1])) + "\n")
+    assert copy_text([]) == ""
