@@ -18,16 +18,19 @@ import sys
 import time
 from pathlib import Path
 
+from nltk.tokenize import TweetTokenizer
+
 from inference import DEFAULT_BUNDLE_PATH, ModelBundle
 from producer.sources import read_rows
 from textclean import CleaningConfig, clean_text, clean_tokens
 from textclean.clean import _normalise_token, filter_tokens, strip_markup
-from textclean.tokenize import tweet_tokens
+
+_TWEET_TOKENIZER = TweetTokenizer(preserve_case=True, reduce_len=False, strip_handles=False)
 
 
 def reference_tokens(text: str, config: CleaningConfig) -> list[str]:
     """The cleaning pipeline with the whole text through TweetTokenizer and no caches."""
-    raw_tokens = tweet_tokens(strip_markup(text, config))
+    raw_tokens = _TWEET_TOKENIZER.tokenize(strip_markup(text, config))
     return filter_tokens([t for raw in raw_tokens for t in _normalise_token(raw, config)], config)
 
 

@@ -22,7 +22,8 @@ _MENTION_RE = re.compile(r"^@\w+$")
 _HASHTAG_RE = re.compile(r"^#(\w+)$")
 _NUMBER_RE = re.compile(r"^[+-]?\d[\d,.:/]*(?:st|nd|rd|th|s|k|am|pm)?$", re.I)
 _CONTRACTION_RE = re.compile(r"^(\w+?)(n't|'s|'re|'ve|'ll|'d|'m)$", re.I)
-# nltk's emoticon expression without its per-call timer (a plain alternation: no backtracking).
+# nltk's emoticon expression without its per-call timer (a plain alternation: no backtracking);
+# called with concurrent=False, see `textclean.tokenize`.
 _EMOTICON = regex.compile(EMOTICON_RE.pattern, EMOTICON_RE.flags)
 # Variation selectors and zero-width joiners that TweetTokenizer leaves as lone tokens.
 _INVISIBLE = {"Mn", "Cf", "Me"}
@@ -50,7 +51,7 @@ def _is_emoji(token: str) -> bool:
 @lru_cache(maxsize=1 << 16)
 def _is_emoticon(token: str) -> bool:
     # Every emoticon has a non-alphanumeric character; skipping words avoids a slow regex.
-    return not token.isalnum() and _EMOTICON.fullmatch(token) is not None
+    return not token.isalnum() and _EMOTICON.fullmatch(token, concurrent=False) is not None
 
 
 def _entity(token: str, mode: str, placeholder: str, lowercase: bool) -> tuple[str, ...]:

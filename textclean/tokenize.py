@@ -24,7 +24,7 @@ import re
 
 import regex
 from nltk.tokenize import TweetTokenizer
-from nltk.tokenize.casual import ENT_RE, HANG_RE
+from nltk.tokenize.casual import ENT_RE, HANG_RE, _replace_html_entities
 
 _TOKENIZER = TweetTokenizer(preserve_case=True, reduce_len=False, strip_handles=False)
 # The tokenizer's own expression without nltk's per-call time limit, which costs a quarter of
@@ -39,18 +39,30 @@ _ENTITY = regex.compile(ENT_RE.pattern, ENT_RE.flags)
 _RUN_OF_FOUR = re.compile(r"(.)\1{3}", re.DOTALL)
 # HANG_RE without the time limit: a single repeated character class, linear in the input.
 _HANG = regex.compile(HANG_RE.pattern, HANG_RE.flags)
+# Every call into the `regex` engine here passes concurrent=False. By default the engine
+# releases the GIL while it matches a str, and getting it back waits for whichever thread
+# took it meanwhile: beside a thread running Python, a 5 µs findall took 25-50 µs, and
+# 15-17 µs holding the GIL (`python -m benchmarks.regex_gil`). The consumer's loop runs
+# beside its inference, I/O and writer threads.
 
 
 def independent_parts(text: str) -> list[str] | None:
     """The space-separated parts of `text` (some may be ""), or None if a token may span a space."""
-    if _MAY_SPAN_SPACES.search(text) or ("&" in text and _ENTITY.search(text)):
+    if _MAY_SPAN_SPACES.search(text) or ("&" in text and _ENTITY.search(text, concurrent=False)):
         return None
     return text.split(" ")
 
 
 def tweet_tokens(text: str) -> list[str]:
-    """Exactly `TweetTokenizer(preserve_case=True).tokenize(text)`."""
-    return _TOKENIZER.tokenize(text)
+    """Exactly `TweetTokenizer(preserve_case=True).tokenize(text)`, its steps holding the GIL.
+
+    Entities are decoded by nltk's own function, which lets the GIL go: only texts with an
+    "&" need it.
+    """
+    if "&" in text:
+        text = _replace_html_entities(text)
+    text = _HANG.sub(r"\1\1\1", text, concurrent=False)
+    return _TOKENIZER.PHONE_WORD_RE.findall(text, concurrent=False)  # with nltk's time limit
 
 
 def part_tokens(part: str) -> list[str]:
@@ -61,7 +73,7 @@ def part_tokens(part: str) -> list[str]:
     if part.isascii() and part.isalpha():
         return [part]
     if _RUN_OF_FOUR.search(part):
-        part = _HANG.sub(r"\1\1\1", part)
+        part = _HANG.sub(r"\1\1\1", part, concurrent=False)
     if len(part) > _UNTIMED_CHARS:
-        return _TOKENIZER.PHONE_WORD_RE.findall(part)
-    return _WORDS.findall(part)
+        return _TOKENIZER.PHONE_WORD_RE.findall(part, concurrent=False)
+    return _WORDS.findall(part, concurrent=False)

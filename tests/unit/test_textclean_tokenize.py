@@ -6,7 +6,7 @@ from nltk.tokenize import TweetTokenizer
 from benchmarks.tokenizer_parity import reference_tokens
 from textclean import CleaningConfig, clean_text, clean_tokens
 from textclean import clean as clean_module
-from textclean.tokenize import independent_parts, part_tokens
+from textclean.tokenize import independent_parts, part_tokens, tweet_tokens
 
 REFERENCE = TweetTokenizer(preserve_case=True, reduce_len=False, strip_handles=False)
 
@@ -83,3 +83,8 @@ def test_the_part_memo_stays_bounded_and_keeps_answering(monkeypatch: pytest.Mon
     long_part = "x" * (clean_module._CACHED_PART_CHARS + 1)
     assert memo[long_part] == long_part.upper()
     assert long_part not in memo  # long parts (URLs, mostly) are computed, not kept
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_whole_text_tokens_are_the_tokenizers(text: str) -> None:
+    assert tweet_tokens(text) == REFERENCE.tokenize(text)
