@@ -1,5 +1,7 @@
 """Cleaning by space-separated parts gives exactly what cleaning the whole text gives."""
 
+import random
+
 import pytest
 from nltk.tokenize import TweetTokenizer
 
@@ -88,3 +90,14 @@ def test_the_part_memo_stays_bounded_and_keeps_answering(monkeypatch: pytest.Mon
 @pytest.mark.parametrize("text", SAMPLES)
 def test_whole_text_tokens_are_the_tokenizers(text: str) -> None:
     assert tweet_tokens(text) == REFERENCE.tokenize(text)
+
+
+def test_random_parts_give_the_tokenizers_tokens() -> None:
+    # Characters that the shortcuts in part_tokens must tell apart: letters that are emoticon
+    # mouths or noses, eyes, stops, apostrophes, hyphens, handles, hashtags, arrows, hearts.
+    alphabet = "aDdoOpPxz83.,!?:;'-_@#()<>/"
+    generator = random.Random(20261202)
+    parts = {"".join(generator.choices(alphabet, k=generator.randint(1, 7))) for _ in range(30_000)}
+    parts |= {"@" + part for part in list(parts)[:5_000]}
+    different = [p for p in parts if part_tokens(p) != REFERENCE.tokenize(p)]
+    assert different == []
