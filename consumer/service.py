@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -284,9 +285,7 @@ class StreamService:
         metrics.posts_consumed.inc(len(envelopes))
         metrics.batch_size.observe(len(envelopes))
         started = time.perf_counter()
-        accepted, dead_letters = split_batch(
-            envelopes, lambda text: clean_text(text, self._cleaning)
-        )
+        accepted, dead_letters = split_batch(envelopes, partial(clean_text, config=self._cleaning))
         accepted = first_per_post_id(accepted)
         metrics.stage_duration.labels("decode").observe(time.perf_counter() - started)
         for letter in dead_letters:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, astuple, dataclass, fields
+from functools import cached_property
 from typing import Any, Literal
 
 from textclean.errors import TextCleanError
@@ -61,6 +62,18 @@ class CleaningConfig:
                 raise TextCleanError(f"{name}={value!r}: expected one of {allowed}")
         if self.max_repeat < 0:
             raise TextCleanError(f"max_repeat={self.max_repeat}: must be >= 0")
+
+    def __hash__(self) -> int:
+        # The cleaning caches are per config and looked up once per text: hash it once.
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash(astuple(self))
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Without the cached hash: string hashes differ from one process to the next.
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

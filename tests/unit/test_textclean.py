@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 
@@ -107,6 +108,14 @@ def test_config_round_trip_and_validation() -> None:
         CleaningConfig(urls="drop")  # type: ignore[arg-type]
     with pytest.raises(TextCleanError):
         CleaningConfig(max_repeat=-1)
+
+
+def test_config_hash_follows_equality_and_is_not_pickled() -> None:
+    config = CleaningConfig(urls="remove")
+    assert hash(config) == hash(CleaningConfig(urls="remove"))
+    assert {config: 1}.get(CleaningConfig()) is None
+    assert "_hash" not in pickle.loads(pickle.dumps(config)).__dict__
+    assert config.__getstate__() == config.to_dict()
 
 
 def test_lemmatize_fails_loudly_without_wordnet(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
