@@ -6,9 +6,15 @@ import sys
 import pytest
 
 STAGES = ["consumer", "producer", "training", "exporter", "devstack", "schemas"]
+BENCHMARKS = [
+    f"benchmarks.{name}"
+    for name in (
+        "e2e", "soak", "compare", "model_speed", "poll_contention", "regex_gil", "tokenizer_parity"
+    )
+]  # fmt: skip
 
 
-@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("stage", STAGES + BENCHMARKS)
 def test_help(stage: str) -> None:
     completed = subprocess.run(
         [sys.executable, "-m", stage, "--help"], capture_output=True, text=True, timeout=60
