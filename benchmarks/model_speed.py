@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from inference import ModelBundle
-from inference.model import INPUT_IDS, INPUT_LENGTHS, OUTPUT_LOGITS, _session
+from inference.model import INPUT_CHUNK_ENDS, INPUT_IDS, INPUT_LENGTHS, OUTPUT_LOGITS, _session
 from inference.vocab import pad_batch
 from textclean import clean_tokens
 from training.data import read_examples
@@ -52,7 +52,12 @@ def make_batches(
 
 def ort_runner(path: Path) -> Callable[[Batch], object]:
     session = _session(str(path), threads=1)
-    return lambda b: session.run([OUTPUT_LOGITS], {INPUT_IDS: b[0], INPUT_LENGTHS: b[1]})
+
+    def run(b: Batch) -> object:  # one batch = one chunk
+        feed = {INPUT_IDS: b[0], INPUT_LENGTHS: b[1], INPUT_CHUNK_ENDS: np.array([len(b[1])])}
+        return session.run([OUTPUT_LOGITS], feed)
+
+    return run
 
 
 def torch_runner(bundle: ModelBundle) -> Callable[[Batch], object]:

@@ -1,4 +1,7 @@
-"""python -m exporter --checkpoint runs/release/checkpoint.pt --out models/sentiment-bilstm"""
+"""python -m exporter --checkpoint runs/release/checkpoint.pt --out models/sentiment-bilstm
+
+python -m exporter --upgrade models/sentiment-bilstm   # an older bundle, without its checkpoint
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import sys
 from pathlib import Path
 
 from exporter.errors import ExportError
-from exporter.export import export
+from exporter.export import export, upgrade
 
 logger = logging.getLogger(__name__)
 
@@ -19,8 +22,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m exporter",
         description="Export a training checkpoint to an ONNX model bundle, with parity check.",
     )
-    parser.add_argument("--checkpoint", type=Path, required=True, help="training checkpoint.pt")
-    parser.add_argument("--out", type=Path, required=True, help="bundle directory (replaced)")
+    parser.add_argument("--checkpoint", type=Path, help="training checkpoint.pt")
+    parser.add_argument("--out", type=Path, help="bundle directory (replaced)")
+    parser.add_argument(
+        "--upgrade",
+        type=Path,
+        metavar="BUNDLE",
+        help="instead of exporting, bring an older bundle's graphs up to date (new version)",
+    )
     parser.add_argument("--quantize", action="store_true", help="also write model.int8.onnx")
     parser.add_argument("--tolerance", type=float, default=1e-4, help="max |onnx - torch| logit")
     parser.add_argument(
@@ -29,7 +38,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="JSON printed by `python -m training evaluate` for this model, put in the card",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.upgrade is None and (args.checkpoint is None or args.out is None):
+        parser.error("--checkpoint and --out are required (or --upgrade BUNDLE)")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parse_args(argv)
     try:
+        if args.upgrade is not None:
+            print(upgrade(args.upgrade).version)
+            return 0
         evaluation = json.loads(args.evaluation.read_text()) if args.evaluation else None
         bundle = export(
             args.checkpoint,

@@ -10,19 +10,34 @@ from typing import Any
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 
 from exporter.card import model_card
 from exporter.errors import ExportError
-from exporter.graph import build_model
+from exporter.graph import add_chunk_loop, build_model
 from exporter.parity import check_parity
-from inference.bundle import CONFIG, MODEL_FP32, MODEL_INT8, VOCAB, ModelBundle, write_manifest
+from inference.bundle import (
+    CONFIG,
+    MODEL_FP32,
+    MODEL_INT8,
+    VOCAB,
+    ModelBundle,
+    verify_manifest,
+    write_manifest,
+)
 from inference.decision import LABELS
+from inference.model import INPUT_CHUNK_ENDS, INPUT_IDS, INPUT_LENGTHS, OUTPUT_LOGITS, chunk_ends
 from inference.vocab import Vocab
 from training.train import load_checkpoint
 
 logger = logging.getLogger(__name__)
 
 BUNDLE_NAME = "bilstm"
+MODEL_INPUTS = {
+    "token_ids": "int64 [batch, sequence]",
+    "lengths": "int64 [batch]",
+    "chunk_ends": "int64 [chunks]: rows [0, e0), [e0, e1), ... each run as one padded chunk",
+}
 
 
 def _serving_config(checkpoint: dict[str, Any]) -> dict[str, Any]:
@@ -33,7 +48,7 @@ def _serving_config(checkpoint: dict[str, Any]) -> dict[str, Any]:
         "cleaning": checkpoint["cleaning"],
         "labels": list(LABELS),
         "decision": checkpoint["decision"],
-        "inputs": {"token_ids": "int64 [batch, sequence]", "lengths": "int64 [batch]"},
+        "inputs": MODEL_INPUTS,
         "outputs": {"logits": "float32 [batch, num_outputs]"},
     }
 
@@ -48,6 +63,77 @@ def quantize(fp32: Path, int8: Path) -> None:
 
     quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
     onnx.checker.check_model(str(int8))
+
+
+def add_chunk_loops(bundle_dir: Path) -> list[str]:
+    """Give the bundle's ONNX files the `chunk_ends` input (`exporter.graph.add_chunk_loop`).
+
+    Returns the files changed; files that have it already are left alone.
+    """
+    changed = []
+    for name in (MODEL_FP32, MODEL_INT8):
+        path = bundle_dir / name
+        if not path.is_file():
+            continue
+        model = onnx.load(str(path))
+        looped = add_chunk_loop(model)
+        if looped is not model:
+            onnx.save(looped, str(path))
+            changed.append(name)
+    return changed
+
+
+def upgrade(bundle_dir: Path) -> ModelBundle:
+    """Bring a bundle exported by an older version up to date, without its checkpoint.
+
+    The graphs get the chunk loop, checked against the old graphs chunk by chunk on random
+    token ids; the manifest is rewritten, so the version (a hash of the files) changes.
+    """
+    bundle_name = verify_manifest(bundle_dir)["name"]  # refuses a bundle that was tampered with
+    bundle = ModelBundle.load(bundle_dir)
+    originals = {
+        name: (bundle_dir / name).read_bytes()
+        for name in (MODEL_FP32, MODEL_INT8)
+        if (bundle_dir / name).is_file()
+    }
+    changed = add_chunk_loops(bundle_dir)
+    for name in changed:
+        diff = chunked_against_plain(originals[name], bundle_dir / name, bundle)
+        logger.info("%s: chunk loop added, max |chunked - plain| = %.3g", name, diff)
+        if not diff < 1e-5:
+            for restored, data in originals.items():
+                (bundle_dir / restored).write_bytes(data)
+            raise ExportError(f"{name}: the chunked graph differs from the plain one by {diff}")
+    if changed:
+        config = json.loads((bundle_dir / CONFIG).read_text(encoding="utf-8"))
+        _write_json(bundle_dir / CONFIG, config | {"inputs": MODEL_INPUTS})
+        version = write_manifest(bundle_dir, bundle_name)
+        logger.info("bundle upgraded to %s: %s", version, ", ".join(changed))
+    return ModelBundle.load(bundle_dir)
+
+
+def chunked_against_plain(plain: bytes, chunked: Path, bundle: ModelBundle) -> float:
+    """Max |logit difference| between the chunked graph and the plain one run per chunk."""
+    rng = np.random.default_rng(0)
+    lengths = np.sort(rng.integers(1, bundle.max_len + 1, size=100))
+    ids = np.zeros((len(lengths), bundle.max_len), dtype=np.int64)
+    for row, length in enumerate(lengths):
+        ids[row, :length] = rng.integers(1, len(bundle.vocab), size=length)
+    ends = chunk_ends(len(lengths), 16)
+    feed = {INPUT_IDS: ids, INPUT_LENGTHS: lengths, INPUT_CHUNK_ENDS: ends}
+    got = _cpu_session(chunked.read_bytes()).run([OUTPUT_LOGITS], feed)[0]
+    session = _cpu_session(plain)
+    want = [
+        session.run(
+            [OUTPUT_LOGITS], {INPUT_IDS: ids[s:e, : lengths[e - 1]], INPUT_LENGTHS: lengths[s:e]}
+        )[0]
+        for s, e in zip([0, *ends[:-1]], ends, strict=True)
+    ]
+    return float(np.abs(got - np.concatenate(want)).max())
+
+
+def _cpu_session(model: bytes) -> ort.InferenceSession:
+    return ort.InferenceSession(model, providers=["CPUExecutionProvider"])
 
 
 def int8_agreement(bundle_dir: Path, texts: list[str]) -> dict[str, float]:
@@ -83,14 +169,15 @@ def export(
         state, pooling=args["pooling"], pad_id=args["pad_id"], hidden_dim=args["hidden_dim"]
     )
     onnx.save(graph, staging / MODEL_FP32)
+    if quantized:
+        quantize(staging / MODEL_FP32, staging / MODEL_INT8)
+    add_chunk_loops(staging)
     texts = checkpoint["parity_texts"]
     if not texts:
         raise ExportError("checkpoint has no parity texts")
     truncation = (checkpoint["max_len"], checkpoint.get("tail_tokens", 0))
     diff = check_parity(model, staging / MODEL_FP32, texts, vocab, truncation, tolerance)
     info: dict[str, Any] = {"opset": graph.opset_import[0].version, "parity_max_abs_diff": diff}
-    if quantized:
-        quantize(staging / MODEL_FP32, staging / MODEL_INT8)
     _write_json(staging / CONFIG, _serving_config(checkpoint))
     _write_json(staging / VOCAB, vocab.to_json())
     write_manifest(staging, BUNDLE_NAME)  # provisional, so the INT8 check can load the bundle

@@ -14,6 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 INPUT_IDS = "token_ids"
 INPUT_LENGTHS = "lengths"
+INPUT_CHUNK_ENDS = "chunk_ends"
 OUTPUT_LOGITS = "logits"
 OPSET = 17
 
@@ -134,3 +135,90 @@ def build_model(
     model.ir_version = 8
     onnx.checker.check_model(model, full_check=True)
     return model
+
+
+def add_chunk_loop(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The same classifier with a third input, `chunk_ends`: a batch run in chunks of rows.
+
+    Rows [0, e0), [e0, e1), ... each go through the original graph in an ONNX Loop, cut to the
+    chunk's longest row: one onnxruntime call for a batch padded per chunk, not to its longest
+    row. The caller sorts rows by length; the result does not depend on it. `chunk_ends` = [N]
+    runs the batch as one chunk, exactly as the original graph.
+
+    Why one call: every call into onnxruntime from Python releases the GIL and has to take it
+    back, which beside a busy thread waits up to the switch interval; one call per chunk made
+    the serving thread wait longer than the model ran (README, Performance).
+    Works on the INT8 graph too. A model that already has the loop is returned unchanged.
+    """
+    graph = model.graph
+    if INPUT_CHUNK_ENDS in {value.name for value in graph.input}:
+        return model
+    num_outputs = graph.output[0].type.tensor_type.shape.dim[1].dim_value
+    renamed = {INPUT_IDS: "chunk_token_ids", INPUT_LENGTHS: "chunk_lengths",
+               OUTPUT_LOGITS: "chunk_logits"}  # fmt: skip
+    chunk_nodes = []
+    for node in graph.node:
+        copy = onnx.NodeProto()
+        copy.CopyFrom(node)
+        copy.input[:] = [renamed.get(name, name) for name in node.input]
+        copy.output[:] = [renamed.get(name, name) for name in node.output]
+        chunk_nodes.append(copy)
+    body = helper.make_graph(
+        [
+            helper.make_node("Unsqueeze", ["chunk", "loop_axis0"], ["chunk_1d"]),
+            helper.make_node("Gather", [INPUT_CHUNK_ENDS, "chunk_1d"], ["end"]),
+            helper.make_node(
+                "Slice", [INPUT_LENGTHS, "start", "end", "loop_axis0"], ["chunk_lengths"]
+            ),
+            helper.make_node("ReduceMax", ["chunk_lengths"], ["width"], axes=[0], keepdims=1),
+            helper.make_node("Concat", ["start", "loop_zero"], ["ids_starts"], axis=0),
+            helper.make_node("Concat", ["end", "width"], ["ids_ends"], axis=0),
+            helper.make_node(
+                "Slice", [INPUT_IDS, "ids_starts", "ids_ends", "loop_axes01"], ["chunk_token_ids"]
+            ),
+            *chunk_nodes,
+            helper.make_node("Concat", ["logits_so_far", "chunk_logits"], ["logits_now"], axis=0),
+            helper.make_node("Identity", ["keep_going"], ["keep_going_out"]),
+        ],
+        "chunk",
+        inputs=[
+            helper.make_tensor_value_info("chunk", TensorProto.INT64, []),
+            helper.make_tensor_value_info("keep_going", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("start", TensorProto.INT64, [1]),
+            helper.make_tensor_value_info("logits_so_far", TensorProto.FLOAT, [None, num_outputs]),
+        ],
+        outputs=[
+            helper.make_tensor_value_info("keep_going_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("end", TensorProto.INT64, [1]),
+            helper.make_tensor_value_info("logits_now", TensorProto.FLOAT, [None, num_outputs]),
+        ],
+    )
+    looped = helper.make_graph(
+        [
+            helper.make_node("Size", [INPUT_CHUNK_ENDS], ["chunk_count"]),
+            helper.make_node(
+                "Loop",
+                ["chunk_count", "", "loop_zero", "no_logits"],
+                ["rows_done", OUTPUT_LOGITS],
+                body=body,
+            ),
+        ],
+        graph.name,
+        inputs=[
+            *graph.input,
+            helper.make_tensor_value_info(INPUT_CHUNK_ENDS, TensorProto.INT64, ["chunks"]),
+        ],
+        outputs=list(graph.output),
+        initializer=[
+            *graph.initializer,
+            _const("loop_zero", np.array([0], dtype=np.int64)),
+            _const("loop_axis0", np.array([0], dtype=np.int64)),
+            _const("loop_axes01", np.array([0, 1], dtype=np.int64)),
+            _const("no_logits", np.zeros((0, num_outputs), dtype=np.float32)),
+        ],
+    )
+    result = helper.make_model(looped, opset_imports=list(model.opset_import),
+                               producer_name=model.producer_name)  # fmt: skip
+    result.ir_version = model.ir_version
+    onnx.checker.check_model(result, full_check=True)
+    return result

@@ -10,10 +10,12 @@ import onnxruntime as ort
 
 from inference.bundle import ModelBundle
 from inference.decision import NEUTRAL, class_probabilities, decide
+from inference.errors import BundleError
 from textclean import clean_text
 
 INPUT_IDS = "token_ids"
 INPUT_LENGTHS = "lengths"
+INPUT_CHUNK_ENDS = "chunk_ends"
 OUTPUT_LOGITS = "logits"
 
 
@@ -34,9 +36,14 @@ def _session(path: str, threads: int) -> ort.InferenceSession:
 
 
 def length_buckets(lengths: Sequence[int] | np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Indices sorted by length, cut into chunks of at most batch_size (one ORT call each)."""
+    """Indices sorted by length, cut into chunks of at most batch_size."""
     order = np.argsort(np.asarray(lengths), kind="stable")
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def chunk_ends(rows: int, chunk_size: int) -> np.ndarray:
+    """The graph's `chunk_ends` input: rows [0, e0), [e0, e1), ... of at most chunk_size."""
+    return np.minimum(np.arange(1, -(-rows // chunk_size) + 1) * chunk_size, rows)
 
 
 class SentimentModel:
@@ -54,7 +61,13 @@ class SentimentModel:
         self.bundle = bundle
         self.version = bundle.version + ("-int8" if quantized else "")
         self.batch_size = batch_size
-        self._session = _session(str(bundle.model_file(quantized)), threads)
+        model_file = bundle.model_file(quantized)
+        self._session = _session(str(model_file), threads)
+        if INPUT_CHUNK_ENDS not in {value.name for value in self._session.get_inputs()}:
+            raise BundleError(
+                f"{model_file} takes no {INPUT_CHUNK_ENDS}: it was exported before chunked "
+                f"batches; add them with `python -m exporter --upgrade {bundle.path}`"
+            )
 
     def logits_cleaned(self, cleaned_texts: Sequence[str]) -> np.ndarray:
         """Raw logits [N, outputs] in input order."""
@@ -62,12 +75,16 @@ class SentimentModel:
         ids, lengths = bundle.vocab.encode_padded(
             [text.split() for text in cleaned_texts], bundle.max_len, bundle.tail_tokens
         )
-        out = np.zeros((len(lengths), int(bundle.model_args["num_outputs"])), dtype=np.float32)
-        for idx in length_buckets(lengths, self.batch_size):
-            chunk_lengths = lengths[idx]
-            feed = {INPUT_IDS: ids[idx, : chunk_lengths.max()], INPUT_LENGTHS: chunk_lengths}
-            out[idx] = self._session.run([OUTPUT_LOGITS], feed)[0]
-        return out
+        # One call for the whole batch, sorted by length and run in chunks inside the graph.
+        order = np.argsort(lengths, kind="stable")
+        feed = {
+            INPUT_IDS: ids[order],
+            INPUT_LENGTHS: lengths[order],
+            INPUT_CHUNK_ENDS: chunk_ends(len(order), self.batch_size),
+        }
+        logits = np.empty((len(order), int(bundle.model_args["num_outputs"])), dtype=np.float32)
+        logits[order] = self._session.run([OUTPUT_LOGITS], feed)[0]
+        return logits
 
     def decide_cleaned(
         self, cleaned_texts: Sequence[str]

@@ -1,4 +1,4 @@
-"""The hand-written ONNX graph against PyTorch, for both pooling modes, without a training run."""
+"""The hand-written ONNX graph (and its chunk loop) against PyTorch, without a training run."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from exporter.graph import INPUT_IDS, INPUT_LENGTHS, OUTPUT_LOGITS, build_model
+from exporter.graph import (
+    INPUT_CHUNK_ENDS,
+    INPUT_IDS,
+    INPUT_LENGTHS,
+    OUTPUT_LOGITS,
+    add_chunk_loop,
+    build_model,
+)
 from training.model import BiLSTMClassifier, ModelArgs
 
 
@@ -51,3 +58,60 @@ def test_attention_graph_ignores_padding() -> None:
     narrow_logits, _ = _logits("attention", ids, lengths)
     wide_logits, _ = _logits("attention", wide, lengths)
     assert np.abs(narrow_logits - wide_logits).max() < 1e-5
+
+
+def _plain_and_looped(
+    pooling: str,
+) -> tuple[ort.InferenceSession, ort.InferenceSession, BiLSTMClassifier]:
+    torch.manual_seed(4)
+    model = BiLSTMClassifier(
+        ModelArgs(vocab_size=60, embed_dim=12, hidden_dim=10, pooling=pooling)  # type: ignore[arg-type]
+    ).eval()
+    state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    plain = build_model(state, pooling=pooling, pad_id=0, hidden_dim=10)
+    looped = add_chunk_loop(plain)
+    assert add_chunk_loop(looped) is looped  # already looped: unchanged
+    sessions = [
+        ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+        for graph in (plain, looped)
+    ]
+    return sessions[0], sessions[1], model
+
+
+@pytest.mark.parametrize("pooling", ["mean", "attention"])
+def test_chunk_loop_runs_each_chunk_as_the_plain_graph_would(pooling: str) -> None:
+    plain, looped, torch_model = _plain_and_looped(pooling)
+    ids, lengths = _padded_batch()
+    order = np.argsort(lengths, kind="stable")
+    ids, lengths = ids[order], lengths[order]
+    ends = np.array([2, 3, 6, 7], dtype=np.int64)  # chunks of 2, 1, 3 and 1 rows
+    got = looped.run(
+        [OUTPUT_LOGITS], {INPUT_IDS: ids, INPUT_LENGTHS: lengths, INPUT_CHUNK_ENDS: ends}
+    )[0]
+    per_chunk = [
+        plain.run(
+            [OUTPUT_LOGITS],
+            {
+                INPUT_IDS: ids[start:end, : lengths[start:end].max()],
+                INPUT_LENGTHS: lengths[start:end],
+            },
+        )[0]
+        for start, end in zip([0, *ends[:-1]], ends, strict=True)
+    ]
+    assert np.array_equal(got, np.concatenate(per_chunk))
+    with torch.no_grad():
+        want = torch_model(torch.from_numpy(ids), torch.from_numpy(lengths)).numpy()
+    assert np.abs(got - want).max() < 1e-5
+
+
+def test_chunk_loop_results_do_not_depend_on_row_order() -> None:
+    _, looped, torch_model = _plain_and_looped("attention")
+    ids, lengths = _padded_batch()  # not sorted: each chunk is padded to its longest row
+    ends = np.array([3, 7], dtype=np.int64)
+    got = looped.run(
+        [OUTPUT_LOGITS], {INPUT_IDS: ids, INPUT_LENGTHS: lengths, INPUT_CHUNK_ENDS: ends}
+    )[0]
+    with torch.no_grad():
+        want = torch_model(torch.from_numpy(ids), torch.from_numpy(lengths)).numpy()
+    assert got.shape == (7, 3)
+    assert np.abs(got - want).max() < 1e-5

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 from inference import (
@@ -21,6 +22,7 @@ from inference import (
     SentimentModel,
     Vocab,
 )
+from inference.bundle import write_manifest
 from inference.decision import decide
 from inference.model import length_buckets
 from inference.vocab import pad_batch
@@ -174,6 +176,43 @@ def test_missing_directory_is_rejected(tmp_path: Path) -> None:
 def test_bundle_holds_no_pickles(tiny_bundle: Path) -> None:
     suffixes = {p.suffix for p in tiny_bundle.iterdir()}
     assert suffixes <= {".json", ".onnx", ".md"}
+
+
+def _bundle_from_before_chunk_loops(bundle_dir: Path) -> ort.InferenceSession:
+    """Make bundle_dir an older bundle: a plain graph (no chunk_ends), fresh weights."""
+    import torch
+
+    from exporter.graph import build_model
+    from training.model import BiLSTMClassifier, ModelArgs
+
+    config = json.loads((bundle_dir / "config.json").read_text())
+    args = ModelArgs(**config["model_args"])
+    torch.manual_seed(5)
+    state = {k: v.detach().numpy() for k, v in BiLSTMClassifier(args).state_dict().items()}
+    plain = build_model(state, pooling=args.pooling, pad_id=args.pad_id, hidden_dim=args.hidden_dim)
+    (bundle_dir / "model.onnx").write_bytes(plain.SerializeToString())
+    (bundle_dir / "model.int8.onnx").unlink()
+    write_manifest(bundle_dir, "bilstm")
+    return ort.InferenceSession(plain.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def test_a_bundle_from_before_chunk_loops_is_refused_then_upgraded(bundle_copy: Path) -> None:
+    from exporter.export import upgrade
+
+    plain = _bundle_from_before_chunk_loops(bundle_copy)
+    older = ModelBundle.load(bundle_copy)
+    with pytest.raises(BundleError, match="python -m exporter --upgrade"):
+        SentimentModel(older)
+
+    upgraded = upgrade(bundle_copy)
+    assert upgraded.version != older.version
+    assert upgrade(bundle_copy).version == upgraded.version  # nothing left to do
+    texts = ["good great love", "bad", "the meeting is at noon today report", ""] * 9
+    got = SentimentModel(upgraded, batch_size=4).logits_cleaned(texts)
+    ids, lengths = upgraded.vocab.encode_padded([t.split() for t in texts], upgraded.max_len)
+    for row, (text_ids, length) in enumerate(zip(ids, lengths, strict=True)):
+        feed = {"token_ids": text_ids[None, :length], "lengths": lengths[row : row + 1]}
+        assert np.abs(got[row] - plain.run(["logits"], feed)[0][0]).max() < 1e-5
 
 
 @pytest.mark.skipif(not DEFAULT_BUNDLE_PATH.exists(), reason="released bundle not built yet")
