@@ -6,18 +6,23 @@
 This machine's speed drifts by the hour (README, Performance), so two benchmark runs minutes
 apart do not compare two versions; runs that alternate on one embedded stack do. Each round
 measures the model alone, then fills a topic and drains it with one consumer started from
-each checkout in turn (its code, this checkout's bundle). Prints one JSON line per run.
+each checkout in turn (its code and its own bundle; the model-alone rate is this checkout's).
+Prints one JSON line per run.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 from pathlib import Path
 
 from benchmarks.e2e import DATA_DIR, Bench, embedded_stack, load_tweets, model_only, run_saturation
 from inference import DEFAULT_BUNDLE_PATH
+
+# Where a checkout keeps its released bundle: a change to the bundle is part of what it compares.
+BUNDLE_IN_CHECKOUT = DEFAULT_BUNDLE_PATH.relative_to(Path(__file__).resolve().parents[1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,8 +49,9 @@ def main(argv: list[str] | None = None) -> int:
                 # `python -m consumer` imports from the working directory first.
                 os.chdir(checkout)
                 os.environ["PYTHONPATH"] = str(checkout)
+                own = dataclasses.replace(bench, bundle=checkout / BUNDLE_IN_CHECKOUT)
                 try:
-                    record = run_saturation(bench, f"ab{round_}{index}", texts, args.consumers)
+                    record = run_saturation(own, f"ab{round_}{index}", texts, args.consumers)
                 finally:
                     os.chdir(home)
                     os.environ.pop("PYTHONPATH")
