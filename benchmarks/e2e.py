@@ -6,7 +6,7 @@
 Scenarios, each on a fresh topic with the results table and Redis emptied first:
 - model_only: the same bundle in this process, one onnxruntime thread, on the same tweets
   (clean + model, and model alone), as the reference for the ratios;
-- saturation with 1 and 2 consumer processes, and with 1 without the inference thread: the
+- saturation with 1 and 2 consumer processes, each with and without the inference thread: the
   topic is filled first, then drained; sustained rate = middle 80% of rows / the time they
   took to be stored;
 - offered load: a producer process at a fixed rate; produce-to-stored latency percentiles;
@@ -483,26 +483,23 @@ def build_plan(
 ) -> list[tuple[str, Callable[[], dict]]]:  # type: ignore[type-arg]
     """Every scenario, by name, in the order they run."""
     texts = bench.texts
-    plan = [
-        (
-            "saturation-1",
-            lambda: run_saturation(bench, "saturation-1", texts[:saturation_posts], 1),
-        ),
-        (
-            "saturation-2",
-            lambda: run_saturation(bench, "saturation-2", texts[:saturation_posts], 2),
-        ),
-        (
-            "saturation-1-no-inference-thread",
-            lambda: run_saturation(
-                bench,
-                "saturation-1-no-inference-thread",
-                texts[:saturation_posts],
-                1,
-                inference_thread=False,
+    plan = []
+    # With and without the inference thread (off in docker-compose and Kubernetes, where each
+    # replica gets a CPU of its own): one and two processes each.
+    for consumers in (1, 2):
+        name = f"saturation-{consumers}"
+        plan += [
+            (
+                name,
+                lambda n=name, c=consumers: run_saturation(bench, n, texts[:saturation_posts], c),
             ),
-        ),
-    ]
+            (
+                f"{name}-no-inference-thread",
+                lambda n=f"{name}-no-inference-thread", c=consumers: run_saturation(
+                    bench, n, texts[:saturation_posts], c, inference_thread=False
+                ),
+            ),
+        ]
     for rate in (500, 1000, 2000, 4000):
         count = int(rate * 20 * scale)
         plan.append(

@@ -9,39 +9,61 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from inference import Prediction
 from schemas.decode import Rejection, decode_post
 from schemas.messages import DeadLetterReason, IncomingPost
+
+
+class Record(Protocol):
+    """The parts of a Kafka record the service uses.
+
+    kafka-python's ConsumerRecord has them, so the loop passes its records on as they come
+    rather than copying each into an object of ours.
+    """
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def timestamp(self) -> int: ...  # milliseconds since the epoch
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
 
 # NamedTuples rather than frozen dataclasses: a few of these are made per post, and a frozen
 # dataclass takes three times longer to construct.
 
 
 class Envelope(NamedTuple):
-    """The parts of a Kafka record the service uses."""
+    """A Record as plain data (tests and tools)."""
 
     topic: str
     partition: int
     offset: int
-    timestamp_ms: int
+    timestamp: int
     key: bytes | None
     value: bytes | None
 
-    @property
-    def where(self) -> str:
-        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+def where(record: Record) -> str:
+    return f"{record.topic}[{record.partition}]@{record.offset}"
 
 
 class Accepted(NamedTuple):
-    envelope: Envelope
+    envelope: Record
     post: IncomingPost
     cleaned_text: str
 
 
 class DeadLetter(NamedTuple):
-    envelope: Envelope
+    envelope: Record
     reason: DeadLetterReason
     detail: str
 
@@ -52,7 +74,7 @@ class Verdict(NamedTuple):
 
 
 def split_batch(
-    envelopes: Iterable[Envelope], clean: Callable[[str], str]
+    envelopes: Iterable[Record], clean: Callable[[str], str]
 ) -> tuple[list[Accepted], list[DeadLetter]]:
     accepted: list[Accepted] = []
     rejected: list[DeadLetter] = []
@@ -130,7 +152,7 @@ def result_row(
         post.lang,
         json.dumps(post.metadata) if post.metadata else "{}",
         post.created_at,
-        datetime.fromtimestamp(envelope.timestamp_ms / 1000, UTC),
+        datetime.fromtimestamp(envelope.timestamp / 1000, UTC),
         processed_at,
         envelope.topic,
         envelope.partition,
@@ -184,7 +206,7 @@ def dead_letter_rows(
     return rows
 
 
-def next_offsets(envelopes: Iterable[Envelope]) -> dict[tuple[str, int], int]:
+def next_offsets(envelopes: Iterable[Record]) -> dict[tuple[str, int], int]:
     """For each partition, the offset to commit: one past the last record handled."""
     offsets: dict[tuple[str, int], int] = {}
     for envelope in envelopes:

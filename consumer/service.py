@@ -38,7 +38,7 @@ from kafka.structs import OffsetAndMetadata
 from consumer.batch import (
     Accepted,
     DeadLetter,
-    Envelope,
+    Record,
     Verdict,
     dead_letter_headers,
     dead_letter_rows,
@@ -47,6 +47,7 @@ from consumer.batch import (
     result_rows,
     split_batch,
     unique_texts,
+    where,
 )
 from consumer.classify import CachedClassifier
 from consumer.metrics import Metrics
@@ -77,7 +78,7 @@ class Classified(NamedTuple):
 class PreparedBatch:
     """A decoded batch, classified (or being classified), waiting to be stored."""
 
-    envelopes: list[Envelope]
+    envelopes: list[Record]
     accepted: list[Accepted]
     dead_letters: list[DeadLetter]
     offsets: dict[tuple[str, int], int]
@@ -225,10 +226,10 @@ class StreamService:
 
     # --- the batch, in the order the data flows -----------------------------------------
 
-    def _collect_batch(self) -> list[Envelope]:
+    def _collect_batch(self) -> list[Record]:
         """Poll until the batch is full or the wait since its first message is over."""
         settings = self._settings
-        envelopes: list[Envelope] = []
+        envelopes: list[Record] = []
         generation = self._generation
         deadline: float | None = None
         while not self._stop.is_set():
@@ -255,10 +256,7 @@ class StreamService:
             for tp, records in polled.items():
                 if records:
                     self._restart_at.setdefault((tp.topic, tp.partition), records[0].offset)
-                envelopes.extend(
-                    Envelope(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value)
-                    for r in records
-                )
+                envelopes.extend(records)
             if envelopes and deadline is None:
                 deadline = time.monotonic() + self._wait_left(envelopes)
             if not envelopes:
@@ -267,7 +265,7 @@ class StreamService:
                 break
         return envelopes
 
-    def _wait_left(self, envelopes: list[Envelope]) -> float:
+    def _wait_left(self, envelopes: list[Record]) -> float:
         """Seconds the batch may still wait for more posts.
 
         The wait limit counts from when the oldest post was produced, not from when the loop
@@ -275,11 +273,11 @@ class StreamService:
         already, and waiting the full limit again made every post wait about two batches.
         A producer clock ahead of ours gives the full wait; one behind, none.
         """
-        produced = min(envelope.timestamp_ms for envelope in envelopes) / 1000
+        produced = min(envelope.timestamp for envelope in envelopes) / 1000
         waited = max(0.0, time.time() - produced)
         return max(0.0, self._settings.batch_max_wait_ms / 1000 - waited)
 
-    def _prepare(self, envelopes: list[Envelope]) -> PreparedBatch:
+    def _prepare(self, envelopes: list[Record]) -> PreparedBatch:
         """Decode and clean here; classify on the inference thread."""
         metrics = self._metrics
         metrics.posts_consumed.inc(len(envelopes))
@@ -291,7 +289,7 @@ class StreamService:
         for letter in dead_letters:
             metrics.posts_failed.labels(letter.reason.value).inc()
             logger.warning(
-                "refused %s: %s (%s)", letter.envelope.where, letter.reason.value, letter.detail
+                "refused %s: %s (%s)", where(letter.envelope), letter.reason.value, letter.detail
             )
 
         return PreparedBatch(
@@ -484,7 +482,7 @@ class StreamService:
         for label, count in Counter(p.label for p in predictions).items():
             metrics.posts_classified.labels(label).inc(count)
         metrics.confidence.observe_many(np.array([p.confidence for p in predictions]))
-        produced_ms = np.array([item.envelope.timestamp_ms for item in batch.accepted], dtype=float)
+        produced_ms = np.array([item.envelope.timestamp for item in batch.accepted], dtype=float)
         metrics.end_to_end_latency.observe_many(np.maximum(0.0, now - produced_ms / 1000))
         metrics.last_batch.set(now)
         self._update_lag()

@@ -55,9 +55,10 @@ class SentimentModel:
         quantized: bool = False,
         batch_size: int = 16,
     ) -> None:
-        # Texts are sorted by length and cut into chunks of batch_size, one onnxruntime call
-        # each. Small chunks pad less; on a 256-post poll of tweets 16 was the fastest of
-        # 8 to 128 (one thread; docs/model.md, Speed).
+        # Texts are sorted by length and run in chunks of batch_size, each padded to its
+        # longest text, all in one onnxruntime call (the graph's chunk loop). Small chunks pad
+        # less; on a 256-post poll of tweets 16 was the fastest of 8 to 128 (one thread;
+        # docs/model.md, Speed).
         self.bundle = bundle
         self.version = bundle.version + ("-int8" if quantized else "")
         self.batch_size = batch_size

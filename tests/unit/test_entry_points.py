@@ -9,7 +9,8 @@ STAGES = ["consumer", "producer", "training", "exporter", "devstack", "schemas"]
 BENCHMARKS = [
     f"benchmarks.{name}"
     for name in (
-        "e2e", "soak", "compare", "model_speed", "poll_contention", "regex_gil", "tokenizer_parity"
+        "e2e", "soak", "compare", "model_speed", "model_gil", "poll_contention", "regex_gil",
+        "tokenizer_parity",
     )
 ]  # fmt: skip
 
