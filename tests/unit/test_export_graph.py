@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
@@ -18,19 +19,27 @@ from exporter.graph import (
 from training.model import BiLSTMClassifier, ModelArgs
 
 
-def _logits(pooling: str, ids: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _model_and_graph(pooling: str) -> tuple[BiLSTMClassifier, onnx.ModelProto]:
+    """A small untrained BiLSTM (fixed seed) and the graph built from its weights."""
     torch.manual_seed(3)
     model = BiLSTMClassifier(
         ModelArgs(vocab_size=60, embed_dim=12, hidden_dim=10, pooling=pooling)  # type: ignore[arg-type]
     ).eval()
     state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
-    graph = build_model(state, pooling=pooling, pad_id=0, hidden_dim=10)
+    return model, build_model(state, pooling=pooling, pad_id=0, hidden_dim=10)
+
+
+def _session(graph: onnx.ModelProto) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
-    session = ort.InferenceSession(
+    return ort.InferenceSession(
         graph.SerializeToString(), options, providers=["CPUExecutionProvider"]
     )
-    got = session.run([OUTPUT_LOGITS], {INPUT_IDS: ids, INPUT_LENGTHS: lengths})[0]
+
+
+def _logits(pooling: str, ids: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    model, graph = _model_and_graph(pooling)
+    got = _session(graph).run([OUTPUT_LOGITS], {INPUT_IDS: ids, INPUT_LENGTHS: lengths})[0]
     with torch.no_grad():
         want = model(torch.from_numpy(ids), torch.from_numpy(lengths)).numpy()
     return got, want
@@ -63,19 +72,10 @@ def test_attention_graph_ignores_padding() -> None:
 def _plain_and_looped(
     pooling: str,
 ) -> tuple[ort.InferenceSession, ort.InferenceSession, BiLSTMClassifier]:
-    torch.manual_seed(4)
-    model = BiLSTMClassifier(
-        ModelArgs(vocab_size=60, embed_dim=12, hidden_dim=10, pooling=pooling)  # type: ignore[arg-type]
-    ).eval()
-    state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
-    plain = build_model(state, pooling=pooling, pad_id=0, hidden_dim=10)
+    model, plain = _model_and_graph(pooling)
     looped = add_chunk_loop(plain)
     assert add_chunk_loop(looped) is looped  # already looped: unchanged
-    sessions = [
-        ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
-        for graph in (plain, looped)
-    ]
-    return sessions[0], sessions[1], model
+    return _session(plain), _session(looped), model
 
 
 @pytest.mark.parametrize("pooling", ["mean", "attention"])
