@@ -42,7 +42,7 @@ class Record(Protocol):
 
 
 class Envelope(NamedTuple):
-    """A Record as plain data (tests and tools)."""
+    """A Record as plain data, for tests."""
 
     topic: str
     partition: int
