@@ -63,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
                     "model_posts_per_s": model,
                     "stored_per_s": record["sustained_posts_per_s"],
                     "consumer_cpu_us_per_post": record["consumer_cpu_us_per_post"],
+                    # What the same posts cost the servers: a change may move work there.
+                    **{
+                        key: value
+                        for key, value in record.items()
+                        if key.endswith("_cpu_us_per_post") and not key.startswith("consumer")
+                    },
                 }
                 print(json.dumps(summary), flush=True)
     return 0

@@ -18,6 +18,9 @@ class Rejection:
     detail: str
 
 
+_VALIDATE_JSON = IncomingPost.__pydantic_validator__.validate_json
+
+
 def decode_post(raw: bytes | None) -> IncomingPost | Rejection:
     if raw is None or len(raw) == 0:
         return Rejection(DeadLetterReason.MALFORMED_JSON, "empty message value")
@@ -26,14 +29,17 @@ def decode_post(raw: bytes | None) -> IncomingPost | Rejection:
             DeadLetterReason.TOO_LARGE, f"message is {len(raw)} bytes, limit {MAX_POST_BYTES}"
         )
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        return Rejection(
-            DeadLetterReason.INVALID_UTF8, f"not UTF-8: {error.reason} at byte {error.start}"
-        )
-    try:
-        return IncomingPost.model_validate_json(text)
+        # The model's own validator on the bytes: no str copy, no Python wrapper (a third of
+        # the time of `IncomingPost.model_validate_json(raw.decode())` for a tweet).
+        return _VALIDATE_JSON(raw)
     except ValidationError as error:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad_bytes:
+            return Rejection(
+                DeadLetterReason.INVALID_UTF8,
+                f"not UTF-8: {bad_bytes.reason} at byte {bad_bytes.start}",
+            )
         return _rejection_from(error)
 
 

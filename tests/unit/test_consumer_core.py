@@ -23,7 +23,7 @@ from consumer.batch import (
 from consumer.cache import cache_key, decode_prediction, encode_prediction
 from consumer.http import MAX_PREDICT_TEXTS, PredictError, parse_predict_body
 from consumer.metrics import LATENCY_BUCKETS, BatchHistogram, Metrics
-from consumer.store import copy_field, copy_text
+from consumer.store import copy_field, copy_text, insert_from_stage, single_value_columns
 from inference import Prediction
 from schemas.messages import DeadLetterReason
 
@@ -191,3 +191,20 @@ def test_copy_text_formats_each_column_as_its_values_one_by_one() -> None:
     assert copy_text(rows) == expected
     assert copy_text(rows[1:2]) == "".join("\t".join(map(copy_field, rows[1])) + "\n")
     assert copy_text([]) == ""
+
+
+def test_single_value_columns_are_found_but_never_the_key() -> None:
+    when = datetime(2026, 1, 2, tzinfo=UTC)
+    columns = [("a", "b"), ("same", "same"), (None, None), (0.5, 0.25), (when, when), (3, 3)]
+    assert single_value_columns(columns) == {1: "same", 2: None, 4: when, 5: 3}
+    # With one row every column is single-valued; the key is still copied.
+    assert 0 not in single_value_columns([("only",), (1,)])
+
+
+def test_insert_from_stage_casts_each_single_valued_column_to_its_type() -> None:
+    types = tuple(f"type_{name}" for name in RESULT_COLUMNS)
+    version = RESULT_COLUMNS.index("model_version")
+    sql = insert_from_stage(frozenset({version}), types)
+    assert "CAST(%s AS type_model_version)" in sql
+    assert sql.count("%s") == 1
+    assert "ON CONFLICT (post_id) DO NOTHING" in sql
