@@ -1,0 +1,139 @@
+"""The consumer's own Python per post, counted in CPU instructions rather than seconds.
+
+    python -m benchmarks.instructions            # about 4 minutes; needs valgrind
+    python -m benchmarks.instructions --repo /tmp/before   # another checkout's code
+
+This machine's speed drifts by the hour, so seconds do not compare two versions of a small
+change; instruction counts do (the same program and input give the same count). The work per
+batch of 1,024 posts is what the service does between Kafka and the database, without the
+network: decode and validate, clean, drop repeated ids and texts, cache keys, the model's input
+and output (its onnxruntime call replaced by fixed logits, so that the count is ours), result
+rows and the COPY text of the rows. Run under `valgrind --tool=callgrind` for N and 3N posts;
+the difference over 2N is the count per post in steady state, without startup and imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from types import ModuleType
+
+BATCH = 1024
+
+
+def run_pipeline(texts: list[str]) -> None:
+    """The per-batch work of the consumer (the checkout on sys.path), minus the network."""
+    import numpy as np
+
+    from consumer import store
+    from consumer.batch import (
+        Envelope,
+        Verdict,
+        first_per_post_id,
+        next_offsets,
+        result_rows,
+        split_batch,
+        unique_texts,
+    )
+    from consumer.cache import cache_key, encode_prediction
+    from inference import DEFAULT_BUNDLE_PATH, ModelBundle, SentimentModel
+    from textclean import clean_text
+
+    bundle = ModelBundle.load(DEFAULT_BUNDLE_PATH)
+    model = SentimentModel(bundle)
+    outputs = int(bundle.model_args["num_outputs"])
+
+    def fixed_logits(_names: object, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        rows = len(feed["lengths"])
+        return [np.linspace(-2, 2, rows * outputs, dtype=np.float32).reshape(rows, outputs)]
+
+    model._session.run = fixed_logits  # type: ignore[method-assign]
+    clean = partial(clean_text, config=bundle.cleaning)
+    records = [
+        Envelope("posts", i % 4, i, 1_764_700_000_000 + i // 20, f"k{i}".encode(),
+                 json.dumps({"post_id": f"p-{i}", "text": text}).encode())
+        for i, text in enumerate(texts)
+    ]  # fmt: skip
+    processed_at = datetime(2026, 12, 2, tzinfo=UTC)
+    for start in range(0, len(records), BATCH):
+        batch = records[start : start + BATCH]
+        accepted, _ = split_batch(batch, clean)
+        accepted = first_per_post_id(accepted)
+        next_offsets(batch)
+        texts_to_classify = unique_texts(accepted)
+        [cache_key(model.version, text) for text in texts_to_classify]
+        predictions = model.predict_cleaned(texts_to_classify)
+        [encode_prediction(prediction) for prediction in predictions]
+        verdicts = {
+            text: Verdict(prediction, cached=False)
+            for text, prediction in zip(texts_to_classify, predictions, strict=True)
+        }
+        copy_payload(store, result_rows(accepted, verdicts, model.version, processed_at))
+
+
+def copy_payload(store: ModuleType, rows: list[tuple[object, ...]]) -> str:
+    """The COPY text the writer makes of the rows, in this checkout's way: commits before
+    48c5dc7 copy every column, later ones only the columns that vary."""
+    if not hasattr(store, "single_value_columns"):
+        return store.copy_text(rows)
+    columns = list(zip(*rows, strict=True))
+    single = store.single_value_columns(columns)
+    return store.copy_columns([c for index, c in enumerate(columns) if index not in single])
+
+
+def instructions(repo: Path, texts_file: Path, posts: int) -> int:
+    """Instructions of `run_pipeline` over the first `posts` texts, startup included."""
+    completed = subprocess.run(
+        # This file as a script, so that a checkout without it can be measured too.
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+         __file__, "--child", str(texts_file), str(posts)],
+        cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    found = re.search(r"Collected : (\d+)", completed.stderr)
+    if found is None:
+        raise RuntimeError(f"no instruction count from valgrind:\n{completed.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.instructions",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--repo", type=Path, default=Path.cwd(), help="checkout whose code runs")
+    parser.add_argument("--posts", type=int, default=BATCH, help="N (the runs take N and 3N)")
+    parser.add_argument("--data", type=Path, default=None, help="folder of tweet CSVs")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        texts = json.loads(Path(args.child[0]).read_text())
+        run_pipeline(texts[: int(args.child[1])])
+        return 0
+
+    from benchmarks.e2e import DATA_DIR, load_tweets
+
+    texts = load_tweets(args.data or DATA_DIR, 3 * args.posts)
+    with tempfile.TemporaryDirectory() as tmp:
+        texts_file = Path(tmp) / "texts.json"
+        texts_file.write_text(json.dumps(texts))
+        repo = args.repo.resolve()
+        fewer = instructions(repo, texts_file, args.posts)
+        more = instructions(repo, texts_file, 3 * args.posts)
+    per_post = (more - fewer) / (2 * args.posts)
+    print(json.dumps({"repo": str(repo), "instructions_per_post": round(per_post)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
