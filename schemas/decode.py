@@ -29,8 +29,8 @@ def decode_post(raw: bytes | None) -> IncomingPost | Rejection:
             DeadLetterReason.TOO_LARGE, f"message is {len(raw)} bytes, limit {MAX_POST_BYTES}"
         )
     try:
-        # The model's own validator on the bytes: no str copy, no Python wrapper (a third of
-        # the time of `IncomingPost.model_validate_json(raw.decode())` for a tweet).
+        # The model's own validator on the bytes: no str copy, no Python wrapper (a third less
+        # time than `IncomingPost.model_validate_json(raw.decode())` for a tweet).
         return _VALIDATE_JSON(raw)
     except ValidationError as error:
         try:
