@@ -80,13 +80,11 @@ def run_pipeline(texts: list[str]) -> None:
 
 
 def copy_payload(store: ModuleType, rows: list[tuple[object, ...]]) -> str:
-    """The COPY text the writer makes of the rows, in this checkout's way: commits before
-    48c5dc7 copy every column, later ones only the columns that vary."""
-    if not hasattr(store, "single_value_columns"):
-        return store.copy_text(rows)
-    columns = list(zip(*rows, strict=True))
-    single = store.single_value_columns(columns)
-    return store.copy_columns([c for index, c in enumerate(columns) if index not in single])
+    """The COPY text the writer makes of the rows, in this checkout's way: older checkouts
+    copy every column, newer ones only the columns that vary (`stage_rows`)."""
+    if hasattr(store, "stage_rows"):
+        return store.stage_rows(rows).copy_text
+    return store.copy_text(rows)
 
 
 def instructions(repo: Path, texts_file: Path, posts: int) -> int:

@@ -9,7 +9,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg2
 import psycopg2.extensions
@@ -110,6 +110,26 @@ def single_value_columns(columns: Sequence[Sequence[object]]) -> dict[int, objec
     }
 
 
+class StagedRows(NamedTuple):
+    """A batch of result rows as the writer sends it: COPY text of the columns that vary,
+    and the single-valued columns for the INSERT to pass once."""
+
+    copied_columns: list[str]
+    copy_text: str
+    single_valued: dict[int, object]
+
+
+def stage_rows(results: Sequence[Sequence[object]]) -> StagedRows:
+    columns = list(zip(*results, strict=True))
+    single = single_value_columns(columns)
+    copied = [index for index in range(len(columns)) if index not in single]
+    return StagedRows(
+        copied_columns=[RESULT_COLUMNS[index] for index in copied],
+        copy_text=copy_columns([columns[index] for index in copied]),
+        single_valued=single,
+    )
+
+
 @lru_cache(maxsize=256)
 def insert_from_stage(single_valued: frozenset[int], types: tuple[str, ...]) -> str:
     """INSERT ... SELECT from the stage, taking the single-valued columns as parameters
@@ -157,14 +177,9 @@ class ResultStore:
     def _insert_results(
         self, cursor: psycopg2.extensions.cursor, results: Sequence[tuple[object, ...]]
     ) -> int:
-        columns = list(zip(*results, strict=True))
-        single = single_value_columns(columns)
-        copied = [index for index in range(len(columns)) if index not in single]
-        cursor.copy_from(
-            io.StringIO(copy_columns([columns[index] for index in copied])),
-            _STAGE,
-            columns=[RESULT_COLUMNS[index] for index in copied],
-        )
+        staged = stage_rows(results)
+        cursor.copy_from(io.StringIO(staged.copy_text), _STAGE, columns=staged.copied_columns)
+        single = staged.single_valued
         cursor.execute(
             insert_from_stage(frozenset(single), self._stage_types), list(single.values())
         )
