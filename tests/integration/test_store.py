@@ -74,7 +74,9 @@ def test_rewriting_a_batch_adds_nothing_and_reports_only_new_rows(
     assert store.write([_row("a", "first"), _row("b", "second")]) == 2
     # A replay after a crash: one old post, one new; the old row keeps its first text.
     assert store.write([_row("b", "second, again"), _row("c", "third")]) == 1
-    # The staging table is emptied at every commit: nothing leaks into the next batch.
+    # The staging table goes at commit: a second replay stages again, and nothing leaks into
+    # the next batch, which is copied straight in.
+    assert store.write([_row("c", "third, again")]) == 0
     assert store.write([_row("d", "fourth")]) == 1
 
     with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:

@@ -23,7 +23,7 @@ from consumer.batch import (
 from consumer.cache import cache_key, decode_prediction, encode_prediction
 from consumer.http import MAX_PREDICT_TEXTS, PredictError, parse_predict_body
 from consumer.metrics import LATENCY_BUCKETS, BatchHistogram, Metrics
-from consumer.store import copy_field, copy_text, insert_from_stage, single_value_columns
+from consumer.store import copy_field, copy_text, single_value_columns, stage_rows
 from inference import Prediction
 from schemas.messages import DeadLetterReason
 
@@ -201,10 +201,19 @@ def test_single_value_columns_are_found_but_never_the_key() -> None:
     assert 0 not in single_value_columns([("only",), (1,)])
 
 
-def test_insert_from_stage_casts_each_single_valued_column_to_its_type() -> None:
-    types = tuple(f"type_{name}" for name in RESULT_COLUMNS)
-    version = RESULT_COLUMNS.index("model_version")
-    sql = insert_from_stage(frozenset({version}), types)
-    assert "CAST(%s AS type_model_version)" in sql
-    assert sql.count("%s") == 1
-    assert "ON CONFLICT (post_id) DO NOTHING" in sql
+def test_stage_rows_formats_single_valued_columns_once_at_the_end_of_each_line() -> None:
+    when = datetime(2026, 1, 2, tzinfo=UTC)
+    base = dict.fromkeys(RESULT_COLUMNS)
+    rows = [
+        tuple({**base, "post_id": post_id, "text": text, "model_version": "v1",
+               "processed_at": when}.values())
+        for post_id, text in (("a", "one\ttab"), ("b", "two"))
+    ]  # fmt: skip
+    staged = stage_rows(rows)
+    assert staged.columns[:2] == ["post_id", "text"]
+    assert sorted(staged.columns) == sorted(RESULT_COLUMNS)
+    first = dict(zip(RESULT_COLUMNS, rows[0], strict=True))
+    tail = "\t".join(copy_field(first[column]) for column in staged.columns[2:])
+    assert staged.copy_text == f"a\tone\\ttab\t{tail}\nb\ttwo\t{tail}\n"
+    # One row: every column but the key is single-valued.
+    assert stage_rows(rows[:1]).columns[0] == "post_id"
