@@ -6,10 +6,11 @@
 This machine's speed drifts by the hour, so seconds do not compare two versions of a small
 change; instruction counts do (the same program and input give the same count). The work per
 batch of 1,024 posts is what the service does between Kafka and the database, without the
-network: decode and validate, clean, drop repeated ids and texts, cache keys, the model's input
-and output (its onnxruntime call replaced by fixed logits, so that the count is ours), result
-rows and the COPY text of the rows. Run under `valgrind --tool=callgrind` for N and 3N posts;
-the difference over 2N is the count per post in steady state, without startup and imports.
+network: decode and validate, clean, drop repeated ids and texts, cache keys (for the lookup
+and again for the write), the model's input and output (its onnxruntime call replaced by fixed
+logits, so that the count is ours), result rows and the COPY text of the rows. Run under
+`valgrind --tool=callgrind` for N and 3N posts; the difference over 2N is the count per post
+in steady state, without startup and imports.
 """
 
 from __future__ import annotations
@@ -69,8 +70,9 @@ def run_pipeline(texts: list[str]) -> None:
         accepted = first_per_post_id(accepted)
         next_offsets(batch)
         texts_to_classify = unique_texts(accepted)
-        [cache_key(model.version, text) for text in texts_to_classify]
+        [cache_key(model.version, text) for text in texts_to_classify]  # the lookup
         predictions = model.predict_cleaned(texts_to_classify)
+        [cache_key(model.version, text) for text in texts_to_classify]  # the write
         [encode_prediction(prediction) for prediction in predictions]
         verdicts = {
             text: Verdict(prediction, cached=False)

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Sequence
+from functools import lru_cache
 
 import redis
 
@@ -28,6 +29,9 @@ end
 """
 
 
+# Each key is needed twice, for the lookup and for the write after the batch is stored; a
+# few batches lie between the two (MAX_UNSTORED and the queued cache writes of the service).
+@lru_cache(maxsize=16_384)
 def cache_key(model_version: str, cleaned_text: str) -> str:
     digest = hashlib.blake2b(cleaned_text.encode(), digest_size=16).hexdigest()
     return f"sentiment:{model_version}:{digest}"
