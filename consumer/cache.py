@@ -38,6 +38,7 @@ def cache_key(model_version: str, cleaned_text: str) -> str:
 
 
 def encode_prediction(prediction: Prediction) -> str:
+    # Six decimals: inference.PROBABILITY_DECIMALS, to which the model rounds what it serves.
     return f"{prediction.label}|{prediction.positive_probability:.6f}|{prediction.confidence:.6f}"
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from consumer.cache import decode_prediction, encode_prediction
 from inference import (
     DEFAULT_BUNDLE_PATH,
     BundleError,
@@ -111,6 +112,12 @@ def test_predictions_are_valid_and_in_input_order(tiny_bundle: Path) -> None:
         assert got.positive_probability == pytest.approx(alone.positive_probability, abs=1e-5)
     assert batch[0].positive_probability > batch[2].positive_probability
     assert model.predict([]) == []
+
+
+def test_a_cached_prediction_is_the_fresh_one_exactly(tiny_bundle: Path) -> None:
+    model = SentimentModel(ModelBundle.load(tiny_bundle), threads=1)
+    for prediction in model.predict(["so good great love", "bad awful hate it", "", "noon"]):
+        assert decode_prediction(encode_prediction(prediction)) == prediction
 
 
 def test_predict_cleaned_accepts_empty_strings(tiny_bundle: Path) -> None:
