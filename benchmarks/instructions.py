@@ -95,7 +95,9 @@ def instructions(repo: Path, texts_file: Path, posts: int) -> int:
         # This file as a script, so that a checkout without it can be measured too.
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
          __file__, "--child", str(texts_file), str(posts)],
-        cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)},
+        # A fixed hash seed: string hashes decide dict layouts and collisions, which otherwise
+        # moved the count by several per cent from one run of the same code to the next.
+        cwd=repo, env={**os.environ, "PYTHONPATH": str(repo), "PYTHONHASHSEED": "0"},
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     found = re.search(r"Collected : (\d+)", completed.stderr)
