@@ -131,6 +131,21 @@ def stage_rows(results: Sequence[Sequence[object]]) -> StagedRows:
     )
 
 
+def _copy(cursor: psycopg2.extensions.cursor, staged: StagedRows) -> int:
+    """COPY into the table itself; raises UniqueViolation if a post is stored already."""
+    cursor.copy_from(io.StringIO(staged.copy_text), "results", columns=staged.columns)
+    return int(cursor.rowcount)
+
+
+def _merge(cursor: psycopg2.extensions.cursor, staged: StagedRows) -> int:
+    """COPY into a temporary table, then insert the posts not stored yet; returns how many."""
+    cursor.execute(_CREATE_STAGE)
+    cursor.copy_from(io.StringIO(staged.copy_text), _STAGE, columns=staged.columns)
+    cursor.execute(_MERGE_STAGE)
+    (inserted,) = cursor.fetchone()  # type: ignore[misc]
+    return int(inserted)
+
+
 class StoreUnavailable(RuntimeError):
     """The write did not happen; retry later (offsets must not be committed)."""
 
@@ -171,17 +186,10 @@ class ResultStore:
         with connection, connection.cursor() as cursor:
             inserted = 0
             if staged is not None:
-                if not all_new:
-                    cursor.execute(_CREATE_STAGE)
-                table = "results" if all_new else _STAGE
-                cursor.copy_from(io.StringIO(staged.copy_text), table, columns=staged.columns)
-                inserted = cursor.rowcount
-                if not all_new:
-                    cursor.execute(_MERGE_STAGE)
-                    (inserted,) = cursor.fetchone()  # type: ignore[misc]
+                inserted = _copy(cursor, staged) if all_new else _merge(cursor, staged)
             if dead_letters:
                 execute_values(cursor, _INSERT_DEAD_LETTERS, dead_letters)
-        return int(inserted)
+        return inserted
 
     def known_dead_letters(
         self, positions: Sequence[tuple[str, int, int]]
