@@ -173,8 +173,11 @@ def query(dsn: str, sql: str) -> list[tuple]:  # type: ignore[type-arg]
     return rows
 
 
+COUNT_STORED = "SELECT count(*) FROM results"
+
+
 def stored(dsn: str) -> int:
-    return query(dsn, "SELECT count(*) FROM results")[0][0]
+    return query(dsn, COUNT_STORED)[0][0]
 
 
 def wait_stored(dsn: str, expected: int, timeout: float) -> None:
@@ -184,7 +187,7 @@ def wait_stored(dsn: str, expected: int, timeout: float) -> None:
     with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
         connection.autocommit = True
         while True:
-            cursor.execute("SELECT count(*) FROM results")
+            cursor.execute(COUNT_STORED)
             (done,) = cursor.fetchone()
             if done >= expected:
                 break
