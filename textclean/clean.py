@@ -147,7 +147,13 @@ class _PartMemo(dict[str, str]):
 def _part_memo(config: CleaningConfig) -> _PartMemo:
     normalise = _token_normaliser(config)
 
+    # A plain ASCII word, a third of the parts seen for the first time, is one token that only
+    # case and repeats change, unless stop words or lemmas may drop or change it.
+    words_unfiltered = not (config.remove_stopwords or config.lemmatize)
+
     def clean_part(part: str) -> str:
+        if words_unfiltered and part.isascii() and part.isalpha():
+            return _case_and_repeat(part, config)
         tokens = [token for raw in part_tokens(part) for token in normalise(raw)]
         return " ".join(filter_tokens(tokens, config))
 

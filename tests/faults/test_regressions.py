@@ -44,6 +44,18 @@ def test_posts_holding_nul_are_dead_letters_not_crashes(post: dict[str, object])
     assert "NUL" in rejected[0].detail
 
 
+@pytest.mark.parametrize(
+    "value",
+    [b'{"post_id": "a", "text": "x\x00y"}', b'{"post_id": "a",\x00 "text": "x"}'],
+)
+def test_a_raw_nul_byte_is_malformed_json(value: bytes) -> None:
+    # split_batch looks for NUL in accepted posts only as the escape \u0000: a raw one must
+    # never get that far.
+    accepted, rejected = split_batch([_envelope(value)], str)
+    assert accepted == []
+    assert [letter.reason for letter in rejected] == [DeadLetterReason.MALFORMED_JSON]
+
+
 class FakeConsumer:
     """Just enough of KafkaConsumer: poll returns queued results (or raises them)."""
 

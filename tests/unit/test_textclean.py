@@ -10,6 +10,7 @@ import pytest
 
 from textclean import CleaningConfig, TextCleanError, clean_text, clean_tokens
 from textclean import lemmatize as lemmatize_module
+from textclean.clean import _whole_text_tokens, strip_markup
 
 DEFAULT = CleaningConfig()
 
@@ -93,6 +94,29 @@ def test_empty_input_gives_empty_output(text: str) -> None:
 def test_clean_text_round_trips_to_tokens() -> None:
     text = "@x I LOVE it 😂😂 http://a.b #yes !!!"
     assert clean_text(text, DEFAULT).split(" ") == clean_tokens(text, DEFAULT)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        DEFAULT,
+        CleaningConfig(lowercase=False, max_repeat=0),
+        CleaningConfig(numbers="token", remove_stopwords=True),
+        CleaningConfig(punctuation="remove", contractions="split", hashtags="remove"),
+    ],
+)
+def test_cleaning_by_parts_equals_cleaning_the_whole_text(config: CleaningConfig) -> None:
+    # The service cleans each space-separated part once and remembers it, with shortcuts for
+    # common shapes of part; the result must be the tokenizer's over the whole text.
+    texts = [
+        "Soooo HAPPY today!!! @bob_1 http://x.co/a #WinNING 2nd :D don't can't",
+        "the the The THE tHe worrrrd Worrrrd w0rd x-ray rock'n'roll ...wait... well...ok",
+        'I\'m sooo TIRED.. , !! ?? ;) (yes) "quoted" café ÇA VA ÓÓÓÓ straße',
+    ]
+    for text in texts * 2:  # the second round is served from the memo
+        by_parts = clean_tokens(text, config)
+        whole = _whole_text_tokens(strip_markup(text, config), config)
+        assert by_parts == whole, text
 
 
 def test_emoji_variation_selectors_are_dropped() -> None:
