@@ -85,6 +85,15 @@ def tweet_tokens(text: str) -> list[str]:
     return _TOKENIZER.PHONE_WORD_RE.findall(text, concurrent=False)  # with nltk's time limit
 
 
+def plain_handle(part: str) -> bool:
+    """Whether `part` is a single @handle token as it stands: `part_tokens(part) == [part]`."""
+    return (
+        part[1:2] not in _HANDLE_EMOTICON_STARTS
+        and _PLAIN_HANDLE.fullmatch(part) is not None
+        and not _RUN_OF_FOUR.search(part)  # "@a____b": the tokenizer shortens the run
+    )
+
+
 def part_tokens(part: str) -> list[str]:
     """`tweet_tokens(part)` for a part from `independent_parts`, with less overhead.
 

@@ -103,6 +103,8 @@ def test_clean_text_round_trips_to_tokens() -> None:
         CleaningConfig(lowercase=False, max_repeat=0),
         CleaningConfig(numbers="token", remove_stopwords=True),
         CleaningConfig(punctuation="remove", contractions="split", hashtags="remove"),
+        CleaningConfig(mentions="keep", lowercase=False),
+        CleaningConfig(mentions="remove"),
     ],
 )
 def test_cleaning_by_parts_equals_cleaning_the_whole_text(config: CleaningConfig) -> None:
@@ -110,6 +112,7 @@ def test_cleaning_by_parts_equals_cleaning_the_whole_text(config: CleaningConfig
     # common shapes of part; the result must be the tokenizer's over the whole text.
     texts = [
         "Soooo HAPPY today!!! @bob_1 http://x.co/a #WinNING 2nd :D don't can't",
+        "@Bob @a____b @8) @o8 @oprah @x:) @ @@y @bob! (@bob) @Zoë",
         "the the The THE tHe worrrrd Worrrrd w0rd x-ray rock'n'roll ...wait... well...ok",
         'I\'m sooo TIRED.. , !! ?? ;) (yes) "quoted" café ÇA VA ÓÓÓÓ straße',
     ]
