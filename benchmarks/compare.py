@@ -35,12 +35,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--posts", type=int, default=60_000)
     parser.add_argument("--consumers", type=int, default=1)
+    parser.add_argument(
+        "--no-inference-thread",
+        action="store_true",
+        help="consumers do all their work on one thread (bound by their own Python)",
+    )
     parser.add_argument("--data", type=Path, default=DATA_DIR)
     args = parser.parse_args(argv)
 
     checkouts = [path.resolve() for path in args.checkouts]
     texts = load_tweets(args.data, args.posts)
     home, pythonpath = Path.cwd(), os.environ.get("PYTHONPATH")
+    settings = {"inference_thread": False} if args.no_inference_thread else {}
     with embedded_stack("compare-") as (stack, workdir):
         bench = Bench(stack, workdir, DEFAULT_BUNDLE_PATH, texts)
         for round_ in range(args.rounds):
@@ -51,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
                 os.environ["PYTHONPATH"] = str(checkout)
                 own = dataclasses.replace(bench, bundle=checkout / BUNDLE_IN_CHECKOUT)
                 try:
-                    record = run_saturation(own, f"ab{round_}{index}", texts, args.consumers)
+                    record = run_saturation(
+                        own, f"ab{round_}{index}", texts, args.consumers, **settings
+                    )
                 finally:
                     os.chdir(home)
                     os.environ.pop("PYTHONPATH")
