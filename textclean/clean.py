@@ -60,6 +60,10 @@ def _entity(token: str, mode: str, placeholder: str, lowercase: bool) -> tuple[s
     return (placeholder,) if mode == "token" else ()
 
 
+def _mention(token: str, config: CleaningConfig) -> tuple[str, ...]:
+    return _entity(token, config.mentions, USER_TOKEN, config.lowercase)
+
+
 def _case_and_repeat(token: str, config: CleaningConfig) -> str:
     if config.lowercase:
         token = token.lower()
@@ -81,7 +85,7 @@ def _normalise_token(token: str, config: CleaningConfig) -> tuple[str, ...]:
     if _URL_RE.match(token):
         return _entity(token, config.urls, URL_TOKEN, config.lowercase)
     if _MENTION_RE.match(token):
-        return _entity(token, config.mentions, USER_TOKEN, config.lowercase)
+        return _mention(token, config)
     if _NUMBER_RE.match(token):
         return _entity(token, config.numbers, NUMBER_TOKEN, config.lowercase)
     hashtag = _HASHTAG_RE.match(token)
@@ -157,7 +161,7 @@ def _part_memo(config: CleaningConfig) -> _PartMemo:
             if part.isascii() and part.isalpha():
                 return _case_and_repeat(part, config)
             if part[:1] == "@" and plain_handle(part):
-                return " ".join(_entity(part, config.mentions, USER_TOKEN, config.lowercase))
+                return " ".join(_mention(part, config))
         tokens = [token for raw in part_tokens(part) for token in normalise(raw)]
         return " ".join(filter_tokens(tokens, config))
 

@@ -86,11 +86,14 @@ def tweet_tokens(text: str) -> list[str]:
 
 
 def plain_handle(part: str) -> bool:
-    """Whether `part` is a single @handle token as it stands: `part_tokens(part) == [part]`."""
+    """Whether `part` is one @handle token as it stands: `part_tokens(part) == [part]`.
+
+    The tokenizer shortens runs of four or more non-alphanumerics, in a handle only "_".
+    """
     return (
         part[1:2] not in _HANDLE_EMOTICON_STARTS
+        and "____" not in part
         and _PLAIN_HANDLE.fullmatch(part) is not None
-        and not _RUN_OF_FOUR.search(part)  # "@a____b": the tokenizer shortens the run
     )
 
 
@@ -106,7 +109,7 @@ def part_tokens(part: str) -> list[str]:
     word = _WORD_THEN_STOPS.fullmatch(part)
     if word:
         return [word[1], *_STOPS.findall(word[2])]
-    if part[1:2] not in _HANDLE_EMOTICON_STARTS and _PLAIN_HANDLE.fullmatch(part):
+    if plain_handle(part):
         return [part]
     if len(part) > _UNTIMED_CHARS:
         return _TOKENIZER.PHONE_WORD_RE.findall(part, concurrent=False)
