@@ -7,6 +7,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from functools import cache, lru_cache, partial
+from itertools import chain
 
 import regex
 from nltk.tokenize.casual import EMOTICON_RE
@@ -14,7 +15,13 @@ from nltk.tokenize.casual import EMOTICON_RE
 from textclean.config import NUMBER_TOKEN, URL_TOKEN, USER_TOKEN, CleaningConfig
 from textclean.lemmatize import lemmatize_tokens
 from textclean.stopwords import NEGATIONS, STOPWORDS
-from textclean.tokenize import independent_parts, part_tokens, plain_handle, tweet_tokens
+from textclean.tokenize import (
+    independent_parts,
+    letters_then_stops,
+    part_tokens,
+    plain_handle,
+    tweet_tokens,
+)
 
 _HTML_TAG_RE = re.compile(r"<\s*/?\s*[a-zA-Z][^<>]{0,40}>")
 _URL_RE = re.compile(r"^(?:https?://|www\.)\S+$|^\S+\.(?:com|org|net|ly|co)(?:/\S*)?$", re.I)
@@ -139,6 +146,8 @@ class _PartMemo(dict[str, str]):
         cleaned = self._previous.get(part)
         if cleaned is None:
             cleaned = self._clean_part(part)
+            if cleaned == part:  # most words: keep one string, not two equal ones
+                cleaned = part
         if len(part) <= _CACHED_PART_CHARS:
             if len(self) >= _PART_MEMO_SIZE:
                 self._previous = dict(self)
@@ -151,9 +160,10 @@ class _PartMemo(dict[str, str]):
 def _part_memo(config: CleaningConfig) -> _PartMemo:
     normalise = _token_normaliser(config)
 
-    # Shortcuts for the two commonest shapes of a part seen for the first time, each one token
-    # that a single rule changes (unless stop words or lemmas may drop or change it): a plain
-    # ASCII word (case and repeats) and an @handle (the mention rule); half of new parts.
+    # Shortcuts for the three commonest shapes of a part seen for the first time (unless stop
+    # words or lemmas may drop or change its tokens), three in four of new parts: a plain ASCII
+    # word, whose one token only case and repeats change; an @handle, one token for the mention
+    # rule; and such a word followed by stops ("day!"), whose stops are few and cached.
     words_unfiltered = not (config.remove_stopwords or config.lemmatize)
 
     def clean_part(part: str) -> str:
@@ -162,6 +172,13 @@ def _part_memo(config: CleaningConfig) -> _PartMemo:
                 return _case_and_repeat(part, config)
             if part[:1] == "@" and plain_handle(part):
                 return " ".join(_mention(part, config))
+            if (word_and_stops := letters_then_stops(part)) is not None:
+                word, stops = word_and_stops
+                cleaned = [
+                    _case_and_repeat(word, config),
+                    *chain.from_iterable(map(normalise, stops)),
+                ]
+                return " ".join(cleaned)
         tokens = [token for raw in part_tokens(part) for token in normalise(raw)]
         return " ".join(filter_tokens(tokens, config))
 

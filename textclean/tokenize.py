@@ -57,6 +57,7 @@ _HANG = regex.compile(HANG_RE.pattern, HANG_RE.flags)
 #   other mark a token of its own.
 _WORD_THEN_STOPS = re.compile(r"([A-Za-z]+(?:['-][A-Za-z]+)*)([.,!?]*)")
 _STOPS = re.compile(r"\.{2,}|[.,!?]")
+_LETTERS_THEN_STOPS = re.compile(r"([A-Za-z]+)([.,!?]+)")
 # - A plain @handle: one token, unless it starts like the emoticons "@8" or "@o8".
 _PLAIN_HANDLE = re.compile(r"@\w+", re.ASCII)
 _HANDLE_EMOTICON_STARTS = frozenset("8oO")
@@ -95,6 +96,18 @@ def plain_handle(part: str) -> bool:
         and "____" not in part
         and _PLAIN_HANDLE.fullmatch(part) is not None
     )
+
+
+def letters_then_stops(part: str) -> tuple[str, list[str]] | None:
+    """An ASCII word with no inner marks followed by . , ! or ? ("day!", "tonight..."), split
+    into the word and its stop tokens as `part_tokens` gives them; else None."""
+    match = _LETTERS_THEN_STOPS.fullmatch(part)
+    if match is None:
+        return None
+    stops = match[2]
+    if len(stops) > 3:
+        stops = _HANG.sub(r"\1\1\1", stops, concurrent=False)
+    return match[1], _STOPS.findall(stops)
 
 
 def part_tokens(part: str) -> list[str]:

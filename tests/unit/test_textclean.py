@@ -115,6 +115,7 @@ def test_cleaning_by_parts_equals_cleaning_the_whole_text(config: CleaningConfig
         "@Bob @a____b @8) @o8 @oprah @x:) @ @@y @bob! (@bob) @Zoë",
         "the the The THE tHe worrrrd Worrrrd w0rd x-ray rock'n'roll ...wait... well...ok",
         'I\'m sooo TIRED.. , !! ?? ;) (yes) "quoted" café ÇA VA ÓÓÓÓ straße',
+        "day! Tonight..... wowww!!!!! ok?!?! Yes,, no.! it's. Hmm:",
     ]
     _part_memo.cache_clear()  # fresh memos: the first round takes the paths of new parts
     for text in texts * 2:  # the second round is served from the memo
