@@ -13,7 +13,7 @@ from typing import NamedTuple, Protocol
 
 from inference import Prediction
 from schemas.decode import Rejection, decode_post
-from schemas.messages import DeadLetterReason, IncomingPost
+from schemas.messages import MAX_POST_BYTES, DeadLetterReason, IncomingPost
 
 
 class Record(Protocol):
@@ -149,12 +149,24 @@ def result_row(
         post.lang,
         json.dumps(post.metadata) if post.metadata else "{}",
         post.created_at,
-        datetime.fromtimestamp(envelope.timestamp / 1000, UTC),
+        produced_at(envelope.timestamp),
         processed_at,
         envelope.topic,
         envelope.partition,
         envelope.offset,
     )
+
+
+def produced_at(timestamp_ms: int) -> datetime | None:
+    """The record's Kafka timestamp, or None if Python's dates cannot hold it.
+
+    Producers set the timestamp, and brokers accept any: one past the year 9999 must not
+    fail its batch (and every batch after it, restart after restart).
+    """
+    try:
+        return datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def result_rows(
@@ -210,6 +222,19 @@ def next_offsets(envelopes: Iterable[Record]) -> dict[tuple[str, int], int]:
         key = (envelope.topic, envelope.partition)
         offsets[key] = max(offsets.get(key, 0), envelope.offset + 1)
     return offsets
+
+
+# A message over the size limit may be as large as the broker allows; its copy with the headers
+# added would then be refused, and the batch retried for ever. The detail gives its size.
+DEAD_LETTER_VALUE_BYTES = MAX_POST_BYTES
+
+
+def dead_letter_value(letter: DeadLetter) -> bytes:
+    """What a dead letter carries: the original bytes, at most DEAD_LETTER_VALUE_BYTES of them.
+
+    A null value (a tombstone) becomes empty: a Kafka record needs a key or a value.
+    """
+    return (letter.envelope.value or b"")[:DEAD_LETTER_VALUE_BYTES]
 
 
 def dead_letter_headers(letter: DeadLetter, failed_at: datetime) -> list[tuple[str, bytes]]:

@@ -17,6 +17,7 @@ import redis
 
 from consumer.metrics import Metrics
 from inference import Prediction
+from schemas.messages import LABELS
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +44,17 @@ def encode_prediction(prediction: Prediction) -> str:
 
 
 def decode_prediction(value: bytes | str) -> Prediction | None:
-    """The cached prediction, or None for an entry this code cannot read."""
-    text = value.decode() if isinstance(value, bytes) else value
+    """The cached prediction, or None for an entry this code cannot read (a miss)."""
     try:
+        text = value.decode() if isinstance(value, bytes) else value
         label, positive, confidence = text.split("|")
-        return Prediction(
-            label=label, positive_probability=float(positive), confidence=float(confidence)
-        )
-    except ValueError:
+        prediction = Prediction(label, float(positive), float(confidence))
+    except ValueError:  # UnicodeDecodeError is one too
         return None
+    # Whatever else wrote the key, a row the results table refuses would stall the partition.
+    if label not in LABELS or not (0.0 <= prediction.positive_probability <= 1.0):
+        return None
+    return prediction if 0.0 <= prediction.confidence <= 1.0 else None
 
 
 class PredictionCache:

@@ -42,6 +42,7 @@ from consumer.batch import (
     Verdict,
     dead_letter_headers,
     dead_letter_rows,
+    dead_letter_value,
     first_per_post_id,
     next_offsets,
     result_rows,
@@ -410,7 +411,7 @@ class StreamService:
             futures.append(
                 self._producer.send(
                     self._settings.dead_letter_topic,
-                    value=envelope.value,
+                    value=dead_letter_value(letter),
                     key=envelope.key,
                     headers=dead_letter_headers(letter, failed_at),
                 )
@@ -512,13 +513,26 @@ class StreamService:
             self._consumer.pause(*self._consumer.assignment())
             self._paused = True
         attempts = self._unstored[0].attempts if self._unstored else 1
-        delay = min(self._settings.database_retry_max_seconds, 0.1 * 2**attempts)
+        delay = min(self._settings.database_retry_max_seconds, 0.1 * 2 ** min(attempts, 16))
         deadline = time.monotonic() + delay
         while time.monotonic() < deadline and self._unstored and not self.stopping:
             try:
-                self._consumer.poll(timeout_ms=min(POLL_TIMEOUT_MS, int(delay * 1000)))
+                polled = self._consumer.poll(timeout_ms=min(POLL_TIMEOUT_MS, int(delay * 1000)))
             except KafkaError as error:
                 self._poll_failed(error)
+                continue
+            self._unread(polled)
+
+    def _unread(self, polled: dict[TopicPartition, list[Record]]) -> None:
+        """Give back records that a poll made only to stay in the group returned anyway.
+
+        Paused partitions return none, but a rebalance inside the poll can assign and resume a
+        partition and fetch from it in the same call: seek back so the records are read again.
+        """
+        for tp, records in polled.items():
+            if records:
+                logger.info("rewinding %s[%d] to %d", tp.topic, tp.partition, records[0].offset)
+                self._consumer.seek(tp, records[0].offset)
 
     def _poll_failed(self, error: KafkaError) -> None:
         """kafka-python 3 raises from poll() while the broker is unreachable; wait and retry."""

@@ -22,7 +22,9 @@ _VALIDATE_JSON = IncomingPost.__pydantic_validator__.validate_json
 
 
 def decode_post(raw: bytes | None) -> IncomingPost | Rejection:
-    if raw is None or len(raw) == 0:
+    if raw is None:
+        return Rejection(DeadLetterReason.MALFORMED_JSON, "null message value (a tombstone)")
+    if len(raw) == 0:
         return Rejection(DeadLetterReason.MALFORMED_JSON, "empty message value")
     if len(raw) > MAX_POST_BYTES:
         return Rejection(
@@ -49,7 +51,8 @@ def _rejection_from(error: ValidationError) -> Rejection:
         return Rejection(DeadLetterReason.MALFORMED_JSON, f"malformed JSON: {first['msg']}"[:2048])
     if first["type"] == "model_type":
         return Rejection(DeadLetterReason.SCHEMA_VIOLATION, "expected a JSON object")
-    field = ".".join(str(part) for part in first["loc"]) or "message"
+    # A metadata key is part of the location, and may hold a NUL, which PostgreSQL cannot store.
+    field = ".".join(str(part) for part in first["loc"]).replace("\x00", "\\x00") or "message"
     detail = f"{field}: {first['msg']}"
     if len(error.errors()) > 1:
         detail += f" (and {len(error.errors()) - 1} more)"

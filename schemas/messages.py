@@ -7,7 +7,8 @@ with a reason naming the field, before any expensive work.
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -18,6 +19,8 @@ MAX_TEXT_CHARS = 5_000
 
 MAX_POST_BYTES = 64 * 1024
 """Largest encoded message accepted; checked before JSON parsing."""
+
+MAX_UTC_OFFSET = timedelta(hours=16)
 
 POST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
 
@@ -69,7 +72,19 @@ class IncomingPost(_Frozen):
         for key, value in metadata.items():
             if isinstance(value, str) and len(value) > 1024:
                 raise ValueError(f"metadata value for {key!r} is longer than 1024 characters")
+            # JSON parsers take NaN, Infinity and 1e400 (inf); PostgreSQL's jsonb refuses them.
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"metadata value for {key!r} is not a finite number")
         return metadata
+
+    @field_validator("created_at")
+    @classmethod
+    def _offset_storable(cls, created_at: datetime | None) -> datetime | None:
+        # Real offsets lie within ±14:00; PostgreSQL refuses any of 16 hours or more.
+        offset = created_at.utcoffset() if created_at is not None else None
+        if offset is not None and abs(offset) >= MAX_UTC_OFFSET:
+            raise ValueError("time-zone offset must be less than 16 hours")
+        return created_at
 
 
 class ClassificationResult(_Frozen):

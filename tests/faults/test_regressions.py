@@ -154,6 +154,27 @@ def test_a_new_partition_keeps_the_group_position() -> None:
     assert consumer.seeks == []
 
 
+def test_records_that_a_back_off_poll_returns_are_read_again() -> None:
+    # While the database is down the loop polls paused partitions only to stay in the group;
+    # a rebalance inside such a poll can resume a partition and fetch from it in the same call.
+    consumer = FakeConsumer()
+    service = _service(consumer)
+    service._settings = ConsumerSettings(database_retry_max_seconds=0.05)
+    service._unstored = [MagicMock(attempts=1)]
+    consumer.results = [_records(10, 11, 12)]
+    service._back_off()
+    assert consumer.seeks == [(TP, 10)]  # not dropped: the next batch starts at 10
+
+
+def test_the_back_off_survives_a_very_long_database_outage() -> None:
+    service = _service(FakeConsumer())
+    service._settings = ConsumerSettings(database_retry_max_seconds=0.01)
+    service._unstored = [MagicMock(attempts=5000)]  # hours of retries
+    started = time.monotonic()
+    service._back_off()
+    assert time.monotonic() - started < 1
+
+
 def test_an_unreachable_broker_does_not_end_the_loop_nor_drop_the_batch() -> None:
     consumer = FakeConsumer()
     service = _service(consumer)

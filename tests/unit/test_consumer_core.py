@@ -14,6 +14,7 @@ from consumer.batch import (
     Verdict,
     dead_letter_headers,
     dead_letter_rows,
+    dead_letter_value,
     first_per_post_id,
     next_offsets,
     result_rows,
@@ -25,7 +26,7 @@ from consumer.http import MAX_PREDICT_TEXTS, PredictError, parse_predict_body
 from consumer.metrics import LATENCY_BUCKETS, BatchHistogram, Metrics
 from consumer.store import copy_field, copy_text, single_value_columns, stage_rows
 from inference import Prediction
-from schemas.messages import DeadLetterReason
+from schemas.messages import MAX_POST_BYTES, DeadLetterReason
 
 
 def envelope(offset: int, value: bytes | None, partition: int = 0) -> Envelope:
@@ -74,6 +75,16 @@ def test_result_rows_follow_the_column_order() -> None:
     assert as_dict["produced_at"] == datetime.fromtimestamp(1_700_000_000.007, UTC)
 
 
+@pytest.mark.parametrize("timestamp_ms", [253_402_300_800_000, -62_135_596_800_001, 2**63 - 1])
+def test_a_kafka_timestamp_out_of_python_dates_stores_no_produced_at(timestamp_ms: int) -> None:
+    # Producers set the timestamp and brokers take any: it must not fail the batch for ever.
+    item = Envelope("posts", 0, 7, timestamp_ms, None, post("a", "Nice"))
+    accepted, _ = split_batch([item], str.lower)
+    verdict = Verdict(Prediction("positive", 0.9, 0.9), cached=False)
+    (row,) = result_rows(accepted, {"nice": verdict}, "v1", datetime(2026, 1, 1, tzinfo=UTC))
+    assert dict(zip(RESULT_COLUMNS, row, strict=True))["produced_at"] is None
+
+
 def test_offsets_to_commit_are_one_past_the_last_per_partition() -> None:
     batch = [envelope(5, b"", 0), envelope(9, b"", 0), envelope(3, b"", 1), envelope(7, b"", 0)]
     assert next_offsets(batch) == {("posts", 0): 10, ("posts", 1): 4}
@@ -92,6 +103,16 @@ def test_dead_letters_carry_source_position_and_reason() -> None:
     assert len(stored["original_value"]) == 4096
 
 
+def test_a_dead_letter_carries_the_original_bytes_up_to_the_size_limit() -> None:
+    values = [b"{bad", b"x" * (MAX_POST_BYTES + 1), b"y" * 5_000_000, None]
+    _, rejected = split_batch([envelope(i, v) for i, v in enumerate(values)], str.lower)
+    carried = [dead_letter_value(letter) for letter in rejected]
+    # A copy of a huge message (plus headers) would be refused by the broker, for ever; a
+    # null value (a tombstone) cannot be sent without a key.
+    assert carried == [b"{bad", b"x" * MAX_POST_BYTES, b"y" * MAX_POST_BYTES, b""]
+    assert "5000000 bytes" in rejected[2].detail
+
+
 def test_cache_key_depends_on_model_version_and_cleaned_text() -> None:
     assert cache_key("v1", "good day") == cache_key("v1", "good day")
     assert cache_key("v1", "good day") != cache_key("v2", "good day")
@@ -104,6 +125,9 @@ def test_cached_predictions_round_trip_and_garbage_is_a_miss() -> None:
     decoded = decode_prediction(encode_prediction(prediction).encode())
     assert decoded == Prediction("neutral", 0.51, 0.62)
     assert decode_prediction(b"not-a-prediction") is None
+    # Entries this code did not write must not reach the table, whose checks would refuse them.
+    for garbage in [b"\xff\xfe", b"joyful|0.5|0.5", b"neutral|nan|0.5", b"positive|0.5|1.5"]:
+        assert decode_prediction(garbage) is None, garbage
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,8 @@ from schemas import ClassificationResult, DeadLetterReason, IncomingPost
 from schemas.decode import Rejection, decode_post
 from schemas.export_json import JSON_DIR, MODELS, render
 
+SCHEMA = DeadLetterReason.SCHEMA_VIOLATION
+
 
 def post_bytes(**fields: object) -> bytes:
     import json
@@ -49,9 +51,15 @@ def test_valid_post_decodes_with_all_optional_fields() -> None:
         (b'{"post_id": "p", "text": "caf\xe9"}', DeadLetterReason.INVALID_UTF8, "UTF-8"),
         (b"{not json", DeadLetterReason.MALFORMED_JSON, "JSON"),
         (b"", DeadLetterReason.MALFORMED_JSON, "empty"),
-        (None, DeadLetterReason.MALFORMED_JSON, "empty"),
+        (None, DeadLetterReason.MALFORMED_JSON, "null"),
         (b"[1, 2]", DeadLetterReason.SCHEMA_VIOLATION, "object"),
         (b'{"a": "' + b"x" * 70_000 + b'"}', DeadLetterReason.TOO_LARGE, "limit"),
+        # What PostgreSQL would refuse, stalling the partition: refused here instead.
+        (b'{"post_id": "p", "text": "x", "metadata": {"k": NaN}}', SCHEMA, "finite"),
+        (b'{"post_id": "p", "text": "x", "metadata": {"k": -Infinity}}', SCHEMA, "finite"),
+        (b'{"post_id": "p", "text": "x", "metadata": {"k": 1e400}}', SCHEMA, "finite"),
+        (post_bytes(created_at="2026-11-22T10:00:00+16:00"), SCHEMA, "offset"),
+        (post_bytes(created_at="2026-11-22T10:00:00-20:30"), SCHEMA, "offset"),
     ],
 )
 def test_bad_input_is_rejected_with_a_reason_naming_the_field(
@@ -61,6 +69,20 @@ def test_bad_input_is_rejected_with_a_reason_naming_the_field(
     assert isinstance(rejection, Rejection)
     assert rejection.reason is reason
     assert field in rejection.detail
+
+
+def test_a_nul_in_a_metadata_key_is_escaped_in_the_reason() -> None:
+    # The reason names the field, metadata keys included, and goes into a text column.
+    rejection = decode_post(b'{"post_id": "p", "text": "x", "metadata": {"\\u0000": [1]}}')
+    assert isinstance(rejection, Rejection)
+    assert "\x00" not in rejection.detail
+    assert "metadata.\\x00" in rejection.detail
+
+
+def test_real_time_zone_offsets_are_accepted() -> None:
+    for offset in ("+14:00", "-12:00", "+05:45", "+15:59"):
+        post = decode_post(post_bytes(created_at=f"2026-11-22T10:00:00{offset}"))
+        assert not isinstance(post, Rejection), offset
 
 
 def test_models_are_frozen() -> None:
