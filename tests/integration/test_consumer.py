@@ -77,6 +77,12 @@ def test_every_valid_post_is_stored_once_and_bad_ones_are_dead_lettered(
         json.dumps({"text": "no id"}).encode(),
         json.dumps({"post_id": "typed", "text": 5}).encode(),
         b'{"post_id": "utf", "text": "caf\xe9"}',
+        # What the JSON parser takes but PostgreSQL would refuse (jsonb, timestamptz, text).
+        b'{"post_id": "nan", "text": "fine", "metadata": {"score": NaN}}',
+        json.dumps(
+            {"post_id": "tz", "text": "fine", "created_at": "2026-01-01T00:00+20:00"}
+        ).encode(),
+        b'{"post_id": "nul", "text": "fine", "metadata": {"\\u0000": [1]}}',
     ]
     keyed = [(pid.encode(), post_json(pid, text)) for pid, text in good]
     # Keyed by post id, as the producer does: a repeated id lands on the same partition,
@@ -105,6 +111,7 @@ def test_every_valid_post_is_stored_once_and_bad_ones_are_dead_lettered(
             "schema_violation",
             "schema_violation",
             "invalid_utf8",
+            *["schema_violation"] * 3,
         ]
     )
     assert all(dict(r.headers)["dlq.source_topic"] == setup.posts_topic.encode() for r in letters)
