@@ -1,7 +1,7 @@
 """Check that cleaning per space-separated part gives exactly what whole-text cleaning gives.
 
     python -m benchmarks.tokenizer_parity                 # every CSV under ../shared/data
-    python -m benchmarks.tokenizer_parity --data DIR_OR_FILE ... --config bundle
+    python -m benchmarks.tokenizer_parity --data DIR_OR_FILE ... --bundle BUNDLE_DIR
 
 For every text: the reference is nltk's `TweetTokenizer.tokenize` on the whole text followed by
 the per-token normalisation; the fast paths are `textclean.clean_tokens` (parts, part memo)
@@ -31,7 +31,8 @@ _TWEET_TOKENIZER = TweetTokenizer(preserve_case=True, reduce_len=False, strip_ha
 def reference_tokens(text: str, config: CleaningConfig) -> list[str]:
     """The cleaning pipeline with the whole text through TweetTokenizer and no caches."""
     raw_tokens = _TWEET_TOKENIZER.tokenize(strip_markup(text, config))
-    return filter_tokens([t for raw in raw_tokens for t in _normalise_token(raw, config)], config)
+    tokens = filter_tokens([t for raw in raw_tokens for t in _normalise_token(raw, config)], config)
+    return " ".join(tokens).split()  # a token with whitespace inside is its pieces
 
 
 def read_texts(paths: list[Path]) -> list[str]:

@@ -180,9 +180,16 @@ def _part_memo(config: CleaningConfig) -> _PartMemo:
                 ]
                 return " ".join(cleaned)
         tokens = [token for raw in part_tokens(part) for token in normalise(raw)]
-        return " ".join(filter_tokens(tokens, config))
+        return _joined(filter_tokens(tokens, config))
 
     return _PartMemo(clean_part)
+
+
+def _joined(tokens: list[str]) -> str:
+    """Tokens joined by single spaces. The tokenizer keeps whitespace inside a few tokens (a
+    spaced ellipsis ". . .", a phone number "555 123 4567"); the model's input is the cleaned
+    text split at whitespace, so such a token is its pieces, in training as in serving."""
+    return " ".join(" ".join(tokens).split())
 
 
 def _whole_text_tokens(text: str, config: CleaningConfig) -> list[str]:
@@ -210,19 +217,18 @@ def filter_tokens(tokens: list[str], config: CleaningConfig) -> list[str]:
 
 
 def clean_tokens(text: str, config: CleaningConfig) -> list[str]:
-    """Tokenise and normalise one text according to `config`; may return []."""
-    text = strip_markup(text, config)
-    parts = independent_parts(text)
-    if parts is None:
-        return _whole_text_tokens(text, config)
-    cleaned = _cleaned_parts(parts, config)  # no token of a part holds a space
-    return cleaned.split(" ") if cleaned else []
+    """Tokenise and normalise one text according to `config`; may return [].
+
+    The tokens the model looks up, in training as in serving: `clean_text` split at spaces.
+    """
+    return clean_text(text, config).split()
 
 
 def clean_text(text: str, config: CleaningConfig) -> str:
-    """`clean_tokens` joined by single spaces (the form the model and the cache key take)."""
+    """The cleaned tokens joined by single spaces (the form the model and the cache key take);
+    no token holds whitespace."""
     text = strip_markup(text, config)
     parts = independent_parts(text)
     if parts is None:
-        return " ".join(_whole_text_tokens(text, config))
+        return _joined(_whole_text_tokens(text, config))
     return _cleaned_parts(parts, config)

@@ -121,7 +121,18 @@ def test_cleaning_by_parts_equals_cleaning_the_whole_text(config: CleaningConfig
     for text in texts * 2:  # the second round is served from the memo
         by_parts = clean_tokens(text, config)
         whole = _whole_text_tokens(strip_markup(text, config), config)
-        assert by_parts == whole, text
+        assert by_parts == whole, text  # no token of these holds whitespace
+
+
+@pytest.mark.parametrize(
+    "text", ["so tired . . . night", "call me on 555 123 4567 ok", "x .\t. y", "a\nb  c"]
+)
+def test_training_tokens_are_the_tokens_the_service_looks_up(text: str) -> None:
+    # The service splits the cleaned text at whitespace; training must see the same tokens,
+    # including where the tokenizer keeps whitespace inside one (spaced dots, phone numbers).
+    for config in (DEFAULT, CleaningConfig(numbers="keep", punctuation="remove")):
+        assert clean_tokens(text, config) == clean_text(text, config).split(), text
+    assert clean_tokens("so tired . . . night", DEFAULT) == ["so", "tired", ".", ".", ".", "night"]
 
 
 def test_emoji_variation_selectors_are_dropped() -> None:
