@@ -418,6 +418,7 @@ def machine(bundle_path: Path) -> dict:  # type: ignore[type-arg]
     )
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": source_commit(),
         "cores": os.cpu_count(),
         "cpu": cpu,
         "python": platform.python_version(),
@@ -425,6 +426,22 @@ def machine(bundle_path: Path) -> dict:  # type: ignore[type-arg]
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "two_process_speedup": two_process_speedup(),
     }
+
+
+def source_commit() -> str | None:
+    """The checkout's commit, with "+changes" if files differ from it; None outside git."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short=7", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("+changes" if changed else "")
 
 
 _BUSY_LOOP = (
