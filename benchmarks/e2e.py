@@ -428,12 +428,12 @@ def machine(bundle_path: Path) -> dict:  # type: ignore[type-arg]
     }
 
 
-def source_commit() -> str | None:
+def source_commit(checkout: Path = Path(__file__).parent) -> str | None:
     """The checkout's commit, with "+changes" if files differ from it; None outside git."""
 
     def git(*args: str) -> str:
         return subprocess.run(
-            ["git", *args], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
+            ["git", *args], capture_output=True, text=True, check=True, cwd=checkout
         ).stdout.strip()
 
     try:

@@ -3,6 +3,9 @@
     python -m benchmarks.instructions            # about 4 minutes; needs valgrind
     python -m benchmarks.instructions --repo /tmp/before   # another checkout's code
 
+Prints one JSON line (date, checkout, commit, instructions per post) and appends it to
+benchmarks/results/instructions.jsonl (`--out` to change).
+
 This machine's speed drifts by the hour, so seconds do not compare two versions of a small
 change; instruction counts do (runs of one checkout agree within 0.2 %). The work per
 batch of 1,024 posts is what the service does between Kafka and the database, without the
@@ -30,6 +33,7 @@ from pathlib import Path
 from types import ModuleType
 
 BATCH = 1024
+RESULTS = Path(__file__).parent / "results" / "instructions.jsonl"
 # Only what runs inside this C function is counted: the child calls the batches through
 # `operator.call`, which nothing else here uses. Counting the whole process made the figure
 # swing by a fifth between runs of the same code, with the start-up of onnxruntime and the
@@ -132,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repo", type=Path, default=Path.cwd(), help="checkout whose code runs")
     parser.add_argument("--posts", type=int, default=BATCH, help="N (the runs take N and 3N)")
     parser.add_argument("--data", type=Path, default=None, help="folder of tweet CSVs")
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help=f"JSON lines file to append to ({RESULTS})"
+    )
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -140,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         operator.call(pipeline(texts[: int(args.child[1])]))  # counted: see _COUNTED_CALL
         return 0
 
-    from benchmarks.e2e import DATA_DIR, load_tweets
+    from benchmarks.e2e import DATA_DIR, load_tweets, source_commit
 
     texts = load_tweets(args.data or DATA_DIR, 3 * args.posts)
     with tempfile.TemporaryDirectory() as tmp:
@@ -150,7 +157,15 @@ def main(argv: list[str] | None = None) -> int:
         fewer = instructions(repo, texts_file, args.posts)
         more = instructions(repo, texts_file, 3 * args.posts)
     per_post = (more - fewer) / (2 * args.posts)
-    print(json.dumps({"repo": str(repo), "instructions_per_post": round(per_post)}))
+    result = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "repo": str(repo),
+        "commit": source_commit(repo),
+        "instructions_per_post": round(per_post),
+    }
+    print(json.dumps(result))
+    with args.out.open("a") as out:
+        out.write(json.dumps(result) + "\n")
     return 0
 
 
