@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 
 MAX_PREDICT_TEXTS = 64
 MAX_BODY_BYTES = 1024 * 1024
+# A client that sends less than its Content-Length would otherwise hold a thread for ever.
+SOCKET_TIMEOUT_SECONDS = 10
 
 ReadinessCheck = Callable[[], dict[str, bool]]
 
@@ -32,7 +34,8 @@ def parse_predict_body(body: bytes) -> list[str]:
     """`{"text": "..."}` or `{"texts": ["...", ...]}` → texts, or PredictError saying why not."""
     try:
         document = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    # ValueError: also bad UTF-8 and integers of over 4,300 digits; RecursionError: deep nesting.
+    except (ValueError, RecursionError) as error:
         raise PredictError(f"body is not JSON: {error}") from error
     if not isinstance(document, dict):
         raise PredictError('expected {"text": ...} or {"texts": [...]}')
@@ -46,7 +49,20 @@ def parse_predict_body(body: bytes) -> list[str]:
             raise PredictError(f"texts[{index}]: must be a non-empty string")
         if len(text) > MAX_TEXT_CHARS:
             raise PredictError(f"texts[{index}]: longer than {MAX_TEXT_CHARS} characters")
+        try:
+            text.encode()
+        except UnicodeEncodeError as error:  # "\ud800": JSON allows a lone surrogate
+            raise PredictError(f"texts[{index}]: not valid Unicode ({error.reason})") from error
     return texts
+
+
+def body_length(header: str | None) -> int:
+    """The Content-Length of a /predict request, or PredictError if it is unusable."""
+    if header is None:
+        raise PredictError("Content-Length required")
+    if not header.isdigit():
+        raise PredictError(f"invalid Content-Length: {header[:32]!r}")
+    return int(header)
 
 
 class OpsServer:
@@ -86,6 +102,8 @@ def _make_handler(
     registry: CollectorRegistry,
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        timeout = SOCKET_TIMEOUT_SECONDS
+
         def do_GET(self) -> None:
             if self.path == "/metrics":
                 self._send(HTTPStatus.OK, generate_latest(registry), CONTENT_TYPE_LATEST)
@@ -103,12 +121,12 @@ def _make_handler(
             if self.path != "/predict":
                 self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
                 return
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:
-                metrics.predict_requests.labels("refused").inc()
-                self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body too large"})
-                return
             try:
+                length = body_length(self.headers.get("Content-Length"))
+                if length > MAX_BODY_BYTES:
+                    metrics.predict_requests.labels("refused").inc()
+                    self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body too large"})
+                    return
                 texts = parse_predict_body(self.rfile.read(length))
             except PredictError as error:
                 metrics.predict_requests.labels("refused").inc()

@@ -114,7 +114,14 @@ class EmbeddedStack:
             "redis": self._start_redis,
             "postgres": self._start_postgres,
         }
-        starters[name]()
+        try:
+            starters[name]()
+        except BaseException:
+            # The server may be up already (a migration or topic creation failed after it
+            # started): stop it, or it would run on unrecorded, holding its port.
+            if name in self._processes:
+                self.stop_service(name)
+            raise
         self._save_state()
 
     def stop_service(self, name: ServiceName) -> None:

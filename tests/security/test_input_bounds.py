@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
+from unittest.mock import MagicMock
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from consumer.batch import Envelope, split_batch
-from consumer.http import MAX_BODY_BYTES, MAX_PREDICT_TEXTS, PredictError, parse_predict_body
+from consumer.http import (
+    MAX_BODY_BYTES,
+    MAX_PREDICT_TEXTS,
+    OpsServer,
+    PredictError,
+    parse_predict_body,
+)
+from consumer.metrics import Metrics
 from schemas.decode import decode_post
 from schemas.messages import MAX_POST_BYTES, MAX_TEXT_CHARS, DeadLetterReason
+from textclean import CleaningConfig
 
 
 def test_an_oversized_message_is_refused_without_parsing_it() -> None:
@@ -59,9 +70,46 @@ def test_refused_messages_never_reach_cleaning_or_the_model() -> None:
         json.dumps({"texts": [""]}).encode(),
         json.dumps({"texts": [5]}).encode(),
         b"\xff\xfe",
+        b'{"text": "x", "n": ' + b"9" * 5000 + b"}",
+        b"[" * 100_000,
+        b'{"text": "half a pair \\ud800"}',
     ],
-    ids=["too many texts", "too long", "empty", "not a string", "not UTF-8"],
+    ids=[
+        "too many texts",
+        "too long",
+        "empty",
+        "not a string",
+        "not UTF-8",
+        "5,000-digit number",
+        "deep nesting",
+        "lone surrogate",
+    ],
 )
 def test_predict_refuses_unbounded_input(body: bytes) -> None:
     with pytest.raises(PredictError):
         parse_predict_body(body)
+
+
+@pytest.mark.parametrize(
+    "content_length", ["-1", "abc", "1e3", None], ids=["negative", "word", "float", "missing"]
+)
+def test_predict_refuses_an_unusable_content_length(content_length: str | None) -> None:
+    # A negative length read the body to the end of the stream, however long.
+    server = OpsServer(
+        "127.0.0.1",
+        0,
+        MagicMock(),
+        CleaningConfig(),
+        lambda: {},
+        Metrics(CollectorRegistry()),
+        CollectorRegistry(),
+    )
+    server.start()
+    try:
+        header = "" if content_length is None else f"Content-Length: {content_length}\r\n"
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as connection:
+            connection.sendall(f"POST /predict HTTP/1.1\r\n{header}\r\n".encode() + b"x" * 1000)
+            status_line = connection.makefile("rb").readline()
+        assert b" 400 " in status_line
+    finally:
+        server.stop()

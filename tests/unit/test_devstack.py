@@ -1,8 +1,9 @@
-"""The pure parts of devstack: settings, endpoints, command lines, state file, report."""
+"""devstack: settings, endpoints, command lines, state file, report, and a failed start."""
 
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,9 @@ from pydantic import SecretStr, ValidationError
 from devstack.cli import build_parser, config_from_args
 from devstack.commands import broker_command, initdb_command, postgres_command, redis_command
 from devstack.config import StackConfig, StackEndpoints, dsn_for_database, redact_dsn
+from devstack.process import ServerProcess
 from devstack.report import ServiceRow, format_report, format_table, service_rows
+from devstack.stack import EmbeddedStack
 from devstack.state import ProcessRecord, StackPaths, StackState, read_state, write_state
 
 
@@ -186,3 +189,24 @@ def test_endpoints_are_frozen() -> None:
     endpoints = StackEndpoints(kafka_bootstrap="a:1", redis_url="redis://b", postgres_dsn="c")
     with pytest.raises(ValidationError):
         endpoints.kafka_bootstrap = "x"  # type: ignore[misc]
+
+
+def test_a_server_whose_start_fails_after_it_spawned_is_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # E.g. PostgreSQL up, then a migration fails: it must not run on, unrecorded, on its port.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    stack = EmbeddedStack(StackConfig(state_dir=tmp_path, redis_port=port))
+    spawned: list[ServerProcess] = []
+
+    def start_then_fail() -> None:
+        spawned.append(stack._spawn("redis", ["sleep", "60"]))
+        raise RuntimeError("a step after the spawn failed")
+
+    monkeypatch.setattr(stack, "_start_redis", start_then_fail)
+    with pytest.raises(RuntimeError, match="after the spawn"):
+        stack.start_service("redis")
+    assert stack.process("redis") is None
+    assert not spawned[0].is_running()
