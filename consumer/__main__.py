@@ -16,6 +16,13 @@ import sys
 from common.logs import configure_logging
 
 
+def positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m consumer",
@@ -30,8 +37,10 @@ def main(argv: list[str] | None = None) -> int:
 
     results = commands.add_parser("results", help="query the results table")
     results.add_argument("query", choices=["recent", "counts", "negative", "dead-letters"])
-    results.add_argument("--minutes", type=int, default=60, help="time window (default 60)")
-    results.add_argument("--limit", type=int, default=20)
+    results.add_argument(
+        "--minutes", type=positive_int, default=60, help="window of counts and negative (60)"
+    )
+    results.add_argument("--limit", type=positive_int, default=20, help="rows at most (20)")
 
     commands.add_parser("migrate", help="apply pending SQL migrations")
 

@@ -40,3 +40,12 @@ def test_service_imports_without_torch() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )
     assert completed.returncode == 0, completed.stderr
+
+
+@pytest.mark.parametrize("flag", ["--limit", "--minutes"])
+def test_results_refuses_a_count_below_one(flag: str) -> None:
+    # Before: a negative LIMIT reached PostgreSQL and came back as a traceback.
+    command = [sys.executable, "-m", "consumer", "results", "recent", flag, "-1"]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 2
+    assert "must be at least 1" in finished.stderr
