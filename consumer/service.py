@@ -23,7 +23,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -554,8 +554,13 @@ class StreamService:
             if self._write is None and not self._start_write():
                 time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
                 continue
-            if self._write is not None and not self._finish_write():
-                time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+            if self._write is not None:
+                # No longer than the deadline: a write may wait up to the statement timeout.
+                wait([self._write], timeout=max(0.0, deadline - time.monotonic()))
+                if not self._write.done():
+                    break
+                if not self._finish_write():
+                    time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
         if self._unstored:
             logger.warning(
                 "shutting down with %d uncommitted messages; they will be re-read",

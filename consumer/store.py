@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
+from psycopg2.extensions import parse_dsn
 from psycopg2.extras import execute_values
 
 from consumer.batch import DEAD_LETTER_COLUMNS, RESULT_COLUMNS
@@ -150,10 +151,34 @@ class StoreUnavailable(RuntimeError):
     """The write did not happen; retry later (offsets must not be committed)."""
 
 
+# A database that hangs rather than fails must become an error the service retries: a write
+# that waits for ever stops the loop (which stops polling, and leaves the group) and shutdown.
+# Lock waits end at the statement timeout; a peer gone silent at the TCP keepalive (5 + 3 x 2 s).
+STATEMENT_TIMEOUT_SECONDS = 30.0
+_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+}
+
+
+def connection_options(dsn: str) -> dict[str, object]:
+    """The keepalive settings the DSN does not make itself."""
+    given = parse_dsn(dsn)
+    return {name: value for name, value in _KEEPALIVES.items() if name not in given}
+
+
 class ResultStore:
-    def __init__(self, dsn: str, connect_timeout_seconds: int = 3) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        connect_timeout_seconds: int = 3,
+        statement_timeout_seconds: float = STATEMENT_TIMEOUT_SECONDS,
+    ) -> None:
         self._dsn = dsn
         self._connect_timeout = connect_timeout_seconds
+        self._statement_timeout_ms = int(statement_timeout_seconds * 1000)
         self._connection: psycopg2.extensions.connection | None = None
 
     def write(
@@ -229,9 +254,17 @@ class ResultStore:
 
     def _connect(self) -> psycopg2.extensions.connection:
         if self._connection is None or self._connection.closed:
-            self._connection = psycopg2.connect(
+            connection = psycopg2.connect(
                 self._dsn,
                 connect_timeout=self._connect_timeout,
                 application_name="sentiment-consumer",
+                **connection_options(self._dsn),
             )
+            try:
+                with connection, connection.cursor() as cursor:
+                    cursor.execute("SET statement_timeout = %s", (self._statement_timeout_ms,))
+            except psycopg2.Error:
+                connection.close()
+                raise
+            self._connection = connection
         return self._connection

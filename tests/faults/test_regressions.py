@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections import namedtuple
+from concurrent.futures import Future
 from unittest.mock import MagicMock
 
 import pytest
@@ -173,6 +174,17 @@ def test_the_back_off_survives_a_very_long_database_outage() -> None:
     started = time.monotonic()
     service._back_off()
     assert time.monotonic() - started < 1
+
+
+def test_shutdown_does_not_wait_past_its_deadline_for_a_hung_write() -> None:
+    service = _service(FakeConsumer())
+    service._settings = ConsumerSettings(shutdown_timeout_seconds=0.2)
+    service._unstored = [MagicMock(attempts=1)]
+    service._write = Future()  # a database that does not answer
+    started = time.monotonic()
+    service._drain()
+    assert time.monotonic() - started < 2
+    assert service._unstored  # not committed: re-read by the next owner
 
 
 def test_an_unreachable_broker_does_not_end_the_loop_nor_drop_the_batch() -> None:

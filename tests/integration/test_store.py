@@ -1,12 +1,14 @@
 """ResultStore against a real PostgreSQL: COPY-based writes keep every value exactly."""
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import psycopg2
+import pytest
 
 from consumer.batch import RESULT_COLUMNS
-from consumer.store import ResultStore
+from consumer.store import ResultStore, StoreUnavailable
 
 HOSTILE_TEXTS = [
     "tab\there",
@@ -88,4 +90,24 @@ def test_rewriting_a_batch_adds_nothing_and_reports_only_new_rows(
             ("d", "fourth"),
         ]
     connection.close()
+    store.close()
+
+
+def test_a_write_that_waits_on_a_lock_fails_at_the_statement_timeout(
+    database_factory: Callable[..., str],
+) -> None:
+    # A database that hangs must become an error the service retries, not a loop that waits
+    # for ever (and stops polling, and leaves the group).
+    dsn = database_factory()
+    store = ResultStore(dsn, statement_timeout_seconds=1)
+    blocker = psycopg2.connect(dsn)
+    with blocker.cursor() as cursor:
+        cursor.execute("LOCK TABLE results IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="statement timeout"):
+            store.write([_row("a", "waits")])
+        assert time.monotonic() - started < 10
+    blocker.rollback()  # the lock goes; the retry stores the row
+    blocker.close()
+    assert store.write([_row("a", "waits")]) == 1
     store.close()
