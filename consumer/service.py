@@ -90,6 +90,11 @@ class PreparedBatch:
 
 
 class _RevocationListener(ConsumerRebalanceListener):
+    """kafka-python 3 calls these on its network thread while the loop waits in poll(), so
+    they never run beside the loop's own code. They must not call a blocking consumer method
+    (commit(), position()): from that thread it raises. They assume eager rebalancing (every
+    partition revoked, then the new set assigned), kafka-python's default assignors'."""
+
     def __init__(self, service: StreamService) -> None:
         self._service = service
 
@@ -252,7 +257,7 @@ class StreamService:
                     envelopes = []
                 break
             self.kafka_connected = True
-            if generation != self._generation:  # a rebalance happened inside poll()
+            if generation != self._generation:  # a rebalance happened during poll()
                 envelopes, generation, deadline = [], self._generation, None
             for tp, records in polled.items():
                 if records:
@@ -521,6 +526,7 @@ class StreamService:
             except KafkaError as error:
                 self._poll_failed(error)
                 continue
+            self.kafka_connected = True
             self._unread(polled)
 
     def _unread(self, polled: dict[TopicPartition, list[Record]]) -> None:
