@@ -5,7 +5,9 @@
   send TEXT     publish one post
 
 Kafka settings come from SENTIMENT_* environment variables (SENTIMENT_KAFKA_BOOTSTRAP_SERVERS,
-SENTIMENT_POSTS_TOPIC, ...); flags override them. Exits non-zero if any post was not delivered.
+SENTIMENT_POSTS_TOPIC, ...); flags override them. `replay` exits 1 if any post was not
+delivered, if it published nothing (an empty file, every row skipped) or if the file cannot be
+read, and 130 on Ctrl-C, printing its report in every case.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from pathlib import Path
 
 from common.logs import configure_logging
 from producer.pacing import Pacer
-from producer.publisher import encode, looped, make_producer, replay
+from producer.publisher import ReplayReport, encode, looped, make_producer, replay
 from producer.settings import ProducerSettings
+from producer.sources import SourceError
 from schemas.messages import IncomingPost
 
 logger = logging.getLogger("producer")
+INTERRUPTED = 130  # the shell's exit status for Ctrl-C
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,9 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     pace.add_argument(
         "--speedup",
         type=float,
-        help="replay at the data's own pace, N times faster (needs timestamps)",
+        help="replay at the data's own pace, N times faster (rows without a timestamp are sent "
+        "at full speed, with a warning)",
     )
-    replay_cmd.add_argument("--limit", type=int, help="stop after this many posts")
+    replay_cmd.add_argument("--limit", type=positive_int, help="stop after this many posts")
     replay_cmd.add_argument(
         "--loop", action="store_true", help="start over at the end; later rounds get new post ids"
     )
@@ -68,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def positive_int(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is not a positive number")
+    return number
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     overrides = {"kafka_bootstrap_servers": args.bootstrap_servers, "posts_topic": args.topic}
@@ -77,25 +89,62 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "send":
             return send_one(producer, settings.posts_topic, args)
-        if args.loop and args.limit is None and args.speedup is None and args.rate is None:
-            logger.warning("--loop without --limit or a pace runs until interrupted")
-        report = replay(
+        return replay_file(producer, settings.posts_topic, args)
+    except KeyboardInterrupt:
+        return INTERRUPTED
+    finally:
+        producer.close(timeout=10)
+
+
+def replay_file(producer, topic: str, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    if args.loop and args.limit is None and args.speedup is None and args.rate is None:
+        logger.warning("--loop without --limit or a pace runs until interrupted")
+    report = ReplayReport()
+    try:
+        replay(
             producer,
-            settings.posts_topic,
+            topic,
             looped(args.path, args.format, args.loop),
             source=args.source,
             limit=args.limit,
             pacer=Pacer(args.rate, args.speedup),
             key=args.key,
             progress=not args.no_progress,
+            report=report,
         )
-    finally:
-        producer.close(timeout=10)
-    print(
+    except KeyboardInterrupt:
+        return finish(report, "interrupted", INTERRUPTED)
+    except (SourceError, OSError) as error:  # OSError: a missing or unreadable file
+        return finish(report, str(error), 1)
+    problem = replay_problem(report)
+    return finish(report, problem, 1 if problem else 0)
+
+
+def finish(report: ReplayReport, problem: str | None, exit_code: int) -> int:
+    print(describe(report))
+    if problem:
+        print(f"replay: {problem}", file=sys.stderr)
+    return exit_code
+
+
+def describe(report: ReplayReport) -> str:
+    reasons = ", ".join(f"{reason} {count}" for reason, count in report.skip_reasons.most_common())
+    return (
         f"sent {report.sent}, delivered {report.delivered}, failed {report.failed}, "
-        f"skipped {report.skipped} (schema), {report.rate:,.0f} posts/s"
+        f"skipped {report.skipped}{f' ({reasons})' if reasons else ''}, "
+        f"{report.rate:,.0f} posts/s"
     )
-    return 1 if report.failed or report.delivered < report.sent else 0
+
+
+def replay_problem(report: ReplayReport) -> str | None:
+    """Why a finished replay should exit non-zero, or None if it published everything it could."""
+    if report.failed or report.delivered < report.sent:
+        return f"{report.sent - report.delivered} of {report.sent} posts were not delivered"
+    if report.rows_read == 0:
+        return "nothing published: the file has no rows"
+    if report.sent == 0:
+        return f"nothing published: all {report.rows_read} rows were skipped"
+    return None
 
 
 def send_one(producer, topic: str, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
