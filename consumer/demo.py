@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from consumer.processes import ConsumerProcess, service_env
 from producer.pacing import Pacer
 from producer.publisher import looped, make_producer, replay
 from producer.settings import ProducerSettings
+from producer.sources import SourceError, read_rows
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +50,24 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def data_problem(path: Path) -> str | None:
+    """Why `path` cannot be replayed, or None if it holds at least one row."""
+    if not path.exists():
+        return f"no data at {path}: give a data set with --data"
+    try:
+        if next(read_rows(path), None) is None:
+            return f"no rows to replay in {path}"
+    except SourceError as error:
+        return f"cannot replay {path}: {error}"
+    return None
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from devstack import EmbeddedStack, StackConfig
 
-    if not args.data.exists():
-        raise SystemExit(f"no data at {args.data}: give a label,text CSV with --data")
+    problem = data_problem(args.data)
+    if problem:  # before the stack starts, not after
+        raise SystemExit(problem)
     config = StackConfig()
     with ExitStack() as cleanup:
         stack = EmbeddedStack(config)
@@ -92,15 +107,27 @@ def run_demo(args: argparse.Namespace) -> int:
             kafka_bootstrap_servers=endpoints.kafka_bootstrap, posts_topic=config.posts_topic
         )
         producer = make_producer(settings)
-        report = replay(
-            producer,
-            config.posts_topic,
-            looped(args.data, "auto", loop=True),
-            source="demo",
-            limit=args.limit,
-            pacer=Pacer(args.rate),
-        )
-        producer.close()
+        try:
+            report = replay(
+                producer,
+                config.posts_topic,
+                looped(args.data, "auto", loop=True),
+                source="demo",
+                limit=args.limit,
+                pacer=Pacer(args.rate),
+            )
+        except SourceError as error:
+            print(f"cannot replay {args.data}: {error}", file=sys.stderr)
+            return 1
+        finally:
+            producer.close()
+        if report.sent == 0:
+            print(
+                f"nothing to replay in {args.data}: {report.rows_read} rows read, "
+                f"{report.skipped} skipped {dict(report.skip_reasons)}",
+                file=sys.stderr,
+            )
+            return 1
         print(
             f"replayed {report.delivered:,} posts at {report.rate:,.0f} posts/s "
             f"({report.failed} failed)"

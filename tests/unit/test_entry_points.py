@@ -49,3 +49,15 @@ def test_results_refuses_a_count_below_one(flag: str) -> None:
     finished = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert finished.returncode == 2
     assert "must be at least 1" in finished.stderr
+
+
+def test_the_demo_checks_its_data_before_starting_the_stack(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from consumer.demo import data_problem
+
+    (tmp_path / "empty.csv").write_text("label,text\n")
+    (tmp_path / "odd.txt").write_text("a;b\n")
+    (tmp_path / "ok.csv").write_text("label,text\n1,good\n")
+    assert "no data" in str(data_problem(tmp_path / "missing.csv"))
+    assert "no rows" in str(data_problem(tmp_path / "empty.csv"))
+    assert "cannot tell the format" in str(data_problem(tmp_path / "odd.txt"))
+    assert data_problem(tmp_path / "ok.csv") is None
