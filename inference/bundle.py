@@ -79,8 +79,14 @@ def verify_manifest(directory: Path) -> dict[str, Any]:
     for required in (CONFIG, VOCAB, MODEL_FP32):
         if required not in recorded:
             raise BundleError(f"{directory}: manifest does not list {required}")
-    present = {p.name for p in directory.iterdir() if p.is_file() and p.name != MANIFEST}
-    if extra := present - set(recorded):
+    # Only plain files in the bundle's own folder: a name like "../x" or "/x", a folder or a
+    # symbolic link would let the hashes cover something other than what the bundle holds.
+    entries = [p for p in directory.iterdir() if p.name != MANIFEST]
+    if odd := sorted(p.name for p in entries if p.is_symlink() or not p.is_file()):
+        raise BundleError(f"{directory}: not plain files: {odd}")
+    if outside := sorted(name for name in recorded if Path(name).name != name or name == MANIFEST):
+        raise BundleError(f"{directory}: manifest names files outside the bundle: {outside}")
+    if extra := {p.name for p in entries} - set(recorded):
         raise BundleError(f"{directory}: files not in the manifest: {sorted(extra)}")
     actual = {}
     for fname, expected in recorded.items():
@@ -135,6 +141,8 @@ class ModelBundle:
             raise BundleError(f"{directory}: invalid config: {exc!r}") from exc
         if bundle.labels != LABELS:
             raise BundleError(f"{directory}: label map {bundle.labels} != {LABELS}")
+        if not 0 <= bundle.tail_tokens <= bundle.max_len:
+            raise BundleError(f"{directory}: tail_tokens {bundle.tail_tokens} not in 0..max_len")
         logger.info("loaded model bundle %s from %s", bundle.version, directory)
         return bundle
 

@@ -58,6 +58,12 @@ class TrainConfig:
     # best one; the mean replaces the best weights only if its validation score is higher.
     average_last: int = 0
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.tail_tokens <= self.max_len:
+            raise ValueError(
+                f"tail_tokens must be 0..max_len ({self.max_len}), not {self.tail_tokens}"
+            )
+
 
 @dataclass(frozen=True)
 class Config:

@@ -71,6 +71,30 @@ def test_an_extra_file_is_refused(bundle_copy: Path) -> None:
         ModelBundle.load(bundle_copy)
 
 
+@pytest.mark.parametrize("name", ["../outside.txt", "/tmp/outside.txt", "sub/inside.txt"])
+def test_a_manifest_entry_outside_the_bundle_is_refused(bundle_copy: Path, name: str) -> None:
+    # The hashes must cover what the bundle holds, not a file elsewhere.
+    manifest = json.loads((bundle_copy / MANIFEST).read_text())
+    manifest["files"][name] = "0" * 64
+    (bundle_copy / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="outside the bundle"):
+        ModelBundle.load(bundle_copy)
+
+
+def test_a_symbolic_link_or_a_folder_in_the_bundle_is_refused(bundle_copy: Path) -> None:
+    real = bundle_copy.parent / "elsewhere.onnx"
+    (bundle_copy / MODEL_FP32).rename(real)
+    (bundle_copy / MODEL_FP32).symlink_to(real)
+    with pytest.raises(BundleError, match="not plain files"):
+        ModelBundle.load(bundle_copy)
+    (bundle_copy / MODEL_FP32).unlink()
+    real.rename(bundle_copy / MODEL_FP32)
+    ModelBundle.load(bundle_copy)  # as it was: fine
+    (bundle_copy / "plots").mkdir()
+    with pytest.raises(BundleError, match="not plain files"):
+        ModelBundle.load(bundle_copy)
+
+
 def test_a_missing_file_is_refused(bundle_copy: Path) -> None:
     (bundle_copy / VOCAB).unlink()
     with pytest.raises(BundleError):

@@ -238,3 +238,22 @@ def test_inference_imports_without_torch() -> None:
         "m = sys.modules; assert 'torch' not in m, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_bundle_keeping_more_tail_tokens_than_max_len_is_refused(tmp_path: Path) -> None:
+    # `truncate` would repeat tokens; training refuses such a setting, and so does loading.
+    bundle_dir = tmp_path / "bundle"
+    shutil.copytree(DEFAULT_BUNDLE_PATH, bundle_dir)
+    config = json.loads((bundle_dir / "config.json").read_text())
+    config["tail_tokens"] = config["max_len"] + 1
+    (bundle_dir / "config.json").write_text(json.dumps(config))
+    write_manifest(bundle_dir, "bilstm")
+    with pytest.raises(BundleError, match="tail_tokens"):
+        ModelBundle.load(bundle_dir)
+
+
+def test_training_refuses_more_tail_tokens_than_max_len() -> None:
+    from training.config import TrainConfig
+
+    with pytest.raises(ValueError, match="tail_tokens"):
+        TrainConfig(max_len=4, tail_tokens=6)
