@@ -64,6 +64,9 @@ MAX_QUEUED_CACHE_WRITES = 4
 # Batches read but not yet stored: one being written, one classified or being classified, and
 # one more so that the loop can decode while both of those run.
 MAX_UNSTORED = 3
+# Paused partitions are not fetched, so fetches bring no high-water marks: while the loop backs
+# off, the broker is asked for the end offsets this often, and the lag shows posts piling up.
+LAG_REFRESH_SECONDS = 15.0
 
 
 class Classified(NamedTuple):
@@ -148,6 +151,7 @@ class StreamService:
         self._restart_at: dict[tuple[str, int], int] = {}
         self._rewind: dict[tuple[str, int], int] = {}
         self._paused = False
+        self._lag_refreshed = 0.0
         self.kafka_connected = False
 
     def subscribe(self) -> None:
@@ -501,9 +505,9 @@ class StreamService:
             },
         )
 
-    def _update_lag(self) -> None:
+    def _update_lag(self, end_offsets: dict[TopicPartition, int] | None = None) -> None:
         for tp in self._consumer.assignment():
-            end = self._consumer.highwater(tp)
+            end = self._consumer.highwater(tp) if end_offsets is None else end_offsets.get(tp)
             done = self._restart_at.get((tp.topic, tp.partition))
             if end is not None and done is not None:
                 self._metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
@@ -528,6 +532,19 @@ class StreamService:
                 continue
             self.kafka_connected = True
             self._unread(polled)
+            self._refresh_lag_from_broker()
+
+    def _refresh_lag_from_broker(self) -> None:
+        if time.monotonic() < self._lag_refreshed + LAG_REFRESH_SECONDS:
+            return
+        self._lag_refreshed = time.monotonic()
+        assigned = list(self._consumer.assignment())
+        try:
+            end_offsets = self._consumer.end_offsets(assigned, timeout_ms=1000) if assigned else {}
+        except KafkaError as error:
+            logger.debug("end offsets unavailable: %s", error)
+            return
+        self._update_lag(end_offsets)
 
     def _unread(self, polled: dict[TopicPartition, list[Record]]) -> None:
         """Give back records that a poll made only to stay in the group returned anyway.

@@ -16,6 +16,8 @@ HEADER = """\
 # Generated from that file, and tests/deploy/test_k8s.py fails when the two differ: edit
 # alerts.yml, then regenerate this file with
 #   python -m tests.deploy.render_prometheusrule > k8s/base/prometheusrule.yaml
+# Your Prometheus must select this PrometheusRule (its ruleSelector, often a `release: <name>`
+# label: add it with a patch in your overlay), as for the ServiceMonitor.
 """
 
 

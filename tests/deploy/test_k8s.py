@@ -373,7 +373,10 @@ def test_autoscaling_is_capped_at_the_partition_count(overlay: tuple[str, list[R
         metadata = trigger["metadata"]
         assert metadata["consumerGroup"] == env["SENTIMENT_GROUP_ID"]
         assert metadata["topic"] == env["SENTIMENT_POSTS_TOPIC"]
-        assert metadata["bootstrapServers"] == env["SENTIMENT_KAFKA_BOOTSTRAP_SERVERS"]
+        # KEDA's operator resolves names from its own namespace: the trigger needs the full one.
+        host, port = env["SENTIMENT_KAFKA_BOOTSTRAP_SERVERS"].rsplit(":", 1)
+        namespace = scaled["metadata"]["namespace"]
+        assert metadata["bootstrapServers"] == f"{host}.{namespace}.svc:{port}"
         assert int(metadata["lagThreshold"]) > 0
     if "HorizontalPodAutoscaler" in scalers:
         hpa = find(resources, "HorizontalPodAutoscaler")

@@ -64,6 +64,7 @@ class FakeConsumer:
         self.results: list[object] = []
         self.seeks: list[tuple[TopicPartition, int]] = []
         self.paused_partitions: set[TopicPartition] = set()
+        self.end_offset = 0
 
     def poll(self, timeout_ms: int = 0, max_records: int = 0) -> dict:  # type: ignore[type-arg]
         result = self.results.pop(0) if self.results else {}
@@ -88,6 +89,9 @@ class FakeConsumer:
 
     def highwater(self, tp: TopicPartition) -> int | None:
         return None
+
+    def end_offsets(self, partitions: list[TopicPartition], timeout_ms: int) -> dict:  # type: ignore[type-arg]
+        return {tp: self.end_offset for tp in partitions}
 
 
 def _service(consumer: FakeConsumer) -> StreamService:
@@ -165,6 +169,18 @@ def test_records_that_a_back_off_poll_returns_are_read_again() -> None:
     consumer.results = [_records(10, 11, 12)]
     service._back_off()
     assert consumer.seeks == [(TP, 10)]  # not dropped: the next batch starts at 10
+
+
+def test_the_lag_shows_posts_piling_up_while_the_loop_backs_off() -> None:
+    # Paused partitions bring no high-water marks; the stall alert needs the lag to grow.
+    consumer = FakeConsumer()
+    service = _service(consumer)
+    service._settings = ConsumerSettings(database_retry_max_seconds=0.05)
+    service._unstored = [MagicMock(attempts=1)]
+    service._restart_at[("posts", 0)] = 100
+    consumer.end_offset = 500
+    service._back_off()
+    assert service._metrics.consumer_lag.labels("posts", "0")._value.get() == 400
 
 
 def test_the_back_off_survives_a_very_long_database_outage() -> None:
