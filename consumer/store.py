@@ -234,12 +234,15 @@ class ResultStore:
     def ping(self) -> bool:
         """A fresh connection, so that health checks from another thread never share ours."""
         try:
-            connection = psycopg2.connect(self._dsn, connect_timeout=self._connect_timeout)
+            connection = psycopg2.connect(
+                self._dsn, connect_timeout=self._connect_timeout, **connection_options(self._dsn)
+            )
         except psycopg2.Error:
             return False
         try:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
+                # A database that takes connections but does not answer must not hold a probe.
+                cursor.execute("SET statement_timeout = 2000; SELECT 1")
             return True
         except psycopg2.Error:
             return False
