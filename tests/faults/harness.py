@@ -637,6 +637,8 @@ def check(outcome: Outcome, truth: Truth, dsn: str, dlq: list[Record], topic: st
     expected = {pid: json.loads(value)["text"] for pid, value in truth.winners.items()}
     outcome.posts = len(expected)
     outcome.lost = sum(1 for pid in expected if pid not in stored)
+    # The primary keys of both tables make a second row impossible: these two counts check that
+    # the keys still hold (a migration that dropped one would show), not the consumers.
     outcome.duplicated = sum(n - 1 for n in stored.values())
     outcome.unexpected_rows = sum(1 for pid in stored if pid not in expected)
     outcome.wrong_version = sum(
