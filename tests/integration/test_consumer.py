@@ -141,6 +141,7 @@ def test_repeated_texts_are_served_from_the_cache(
     cached = dict(query(setup.dsn, "SELECT post_id, cached FROM results"))
     assert not any(cached[f"first-{i}"] for i in range(50))
     assert all(cached[f"again-{i}"] for i in range(50))
+    assert cached["shout"]  # the key is the cleaned text, not the raw one
     metrics = consumer.metrics()
     assert metrics["sentiment_cache_requests_total{result=hit}"] >= 50
 
