@@ -73,6 +73,7 @@ class Classified(NamedTuple):
     """What the inference thread adds to a decoded batch."""
 
     by_text: dict[str, Verdict]  # one per distinct cleaned text
+    result_rows: list[tuple[object, ...]]
     results: list[ClassificationResult]
     processed_at: datetime
 
@@ -336,7 +337,8 @@ class StreamService:
                 )
                 for item, verdict in zip(accepted, verdicts, strict=True)
             ]
-        return Classified(by_text, results, processed_at)
+        rows = result_rows(accepted, by_text, version, processed_at)
+        return Classified(by_text, rows, results, processed_at)
 
     def _start_write(self) -> bool:
         """Dead letters → (results topic) → database write on the writer thread.
@@ -357,17 +359,13 @@ class StreamService:
             self._metrics.kafka_errors.labels("produce").inc()
             logger.warning("dead letters not delivered (attempt %d): %s", batch.attempts, error)
             return False
-        self._write = self._writer.submit(self._store_rows, batch, classified)
+        self._write = self._writer.submit(self._store_rows, batch.dead_letters, classified)
         return True
 
-    def _store_rows(self, batch: PreparedBatch, classified: Classified) -> int:
-        """On the writer thread, which also builds the rows: without the inference thread, that
-        work then runs while the loop's model call has let the GIL go."""
+    def _store_rows(self, dead_letters: list[DeadLetter], classified: Classified) -> int:
         started = time.perf_counter()
-        version, processed_at = self._classifier.version, classified.processed_at
         inserted = self._store.write(
-            result_rows(batch.accepted, classified.by_text, version, processed_at),
-            dead_letter_rows(batch.dead_letters, processed_at),
+            classified.result_rows, dead_letter_rows(dead_letters, classified.processed_at)
         )
         self._metrics.stage_duration.labels("database").observe(time.perf_counter() - started)
         return inserted
