@@ -60,7 +60,8 @@ def body_length(header: str | None) -> int:
     """The Content-Length of a /predict request, or PredictError if it is unusable."""
     if header is None:
         raise PredictError("Content-Length required")
-    if not header.isdigit():
+    # ASCII digits only ("²" is a digit that int() refuses), and few (int() refuses 4,300).
+    if not (header.isascii() and header.isdigit()) or len(header) > 18:
         raise PredictError(f"invalid Content-Length: {header[:32]!r}")
     return int(header)
 

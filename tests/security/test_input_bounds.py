@@ -91,7 +91,9 @@ def test_predict_refuses_unbounded_input(body: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    "content_length", ["-1", "abc", "1e3", None], ids=["negative", "word", "float", "missing"]
+    "content_length",
+    ["-1", "abc", "1e3", "²", "9" * 5000, None],
+    ids=["negative", "word", "float", "superscript", "5,000 digits", "missing"],
 )
 def test_predict_refuses_an_unusable_content_length(content_length: str | None) -> None:
     # A negative length read the body to the end of the stream, however long.
