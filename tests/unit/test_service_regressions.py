@@ -1,4 +1,5 @@
-"""Service-free regression tests for the consumer bugs the fault injection found."""
+"""Service-free regression tests for the consumer bugs that fault injection and reviews found
+(fakes for Kafka and the store: pure unit tests of the loop)."""
 
 from __future__ import annotations
 
