@@ -3,8 +3,8 @@
     python -m benchmarks.instructions            # about 4 minutes; needs valgrind
     python -m benchmarks.instructions --repo /tmp/before   # another checkout's code
 
-Prints one JSON line (date, checkout, commit, instructions per post) and appends it to
-benchmarks/results/instructions.jsonl (`--out` to change).
+Prints one JSON object (date, checkout, commit, instructions per post) and writes it to
+benchmarks/results/instructions-<date>.json, beside the e2e runs (`--out` for another folder).
 
 This machine's speed drifts by the hour, so seconds do not compare two versions of a small
 change; instruction counts do (runs of one checkout agree within 0.2 %). The work per
@@ -33,7 +33,6 @@ from pathlib import Path
 from types import ModuleType
 
 BATCH = 1024
-RESULTS = Path(__file__).parent / "results" / "instructions.jsonl"
 # Only what runs inside this C function is counted: the child calls the batches through
 # `operator.call`, which nothing else here uses. Counting the whole process made the figure
 # swing by a fifth between runs of the same code, with the start-up of onnxruntime and the
@@ -136,9 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repo", type=Path, default=Path.cwd(), help="checkout whose code runs")
     parser.add_argument("--posts", type=int, default=BATCH, help="N (the runs take N and 3N)")
     parser.add_argument("--data", type=Path, default=None, help="folder of tweet CSVs")
-    parser.add_argument(
-        "--out", type=Path, default=RESULTS, help=f"JSON lines file to append to ({RESULTS})"
-    )
+    parser.add_argument("--out", type=Path, help="folder for the result (benchmarks/results)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -147,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         operator.call(pipeline(texts[: int(args.child[1])]))  # counted: see _COUNTED_CALL
         return 0
 
-    from benchmarks.e2e import DATA_DIR, load_tweets, source_commit
+    from benchmarks.e2e import DATA_DIR, RESULTS_DIR, load_tweets, source_commit
 
     texts = load_tweets(args.data or DATA_DIR, 3 * args.posts)
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,15 +154,17 @@ def main(argv: list[str] | None = None) -> int:
         fewer = instructions(repo, texts_file, args.posts)
         more = instructions(repo, texts_file, 3 * args.posts)
     per_post = (more - fewer) / (2 * args.posts)
+    now = datetime.now(UTC)
     result = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "date": now.isoformat(timespec="seconds"),
         "repo": str(repo),
         "commit": source_commit(repo),
         "instructions_per_post": round(per_post),
     }
     print(json.dumps(result))
-    with args.out.open("a") as out:
-        out.write(json.dumps(result) + "\n")
+    out = args.out or RESULTS_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"instructions-{now:%Y%m%dT%H%M%SZ}.json").write_text(json.dumps(result, indent=2))
     return 0
 
 
