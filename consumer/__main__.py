@@ -13,14 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from common.cli import positive_int
 from common.logs import configure_logging
-
-
-def positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
-    return number
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ import sys
 import uuid
 from pathlib import Path
 
+from common.cli import positive_int
 from common.logs import configure_logging
 from producer.pacing import Pacer
 from producer.publisher import ReplayReport, encode, looped, make_producer, replay
@@ -71,13 +72,6 @@ def build_parser() -> argparse.ArgumentParser:
     send_cmd.add_argument("--author")
     send_cmd.add_argument("--source", default="cli")
     return parser
-
-
-def positive_int(text: str) -> int:
-    number = int(text)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{number} is not a positive number")
-    return number
 
 
 def main(argv: list[str] | None = None) -> int:
