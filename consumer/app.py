@@ -18,6 +18,7 @@ from consumer.cache import PredictionCache
 from consumer.classify import CachedClassifier
 from consumer.http import OpsServer
 from consumer.metrics import Metrics
+from consumer.records import use_c_record_decoder
 from consumer.service import StreamService
 from consumer.settings import ConsumerSettings
 from consumer.store import ResultStore
@@ -114,6 +115,7 @@ def run(settings: ConsumerSettings) -> int:
             fetch_max_wait_ms=max(1, min(100, settings.batch_max_wait_ms)),
         )
         resources.callback(_close_consumer, consumer)
+        use_c_record_decoder(consumer)
         producer = KafkaProducer(**kafka_options, acks="all", linger_ms=5, retries=5)
         resources.callback(producer.close, 10)
         store = ResultStore(dsn)
