@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 BATCH = 1024
 # Only what runs inside this C function is counted: the child calls the batches through
@@ -45,6 +46,7 @@ def pipeline(texts: list[str]) -> Callable[[], None]:
     `texts`: set up here, run by the function returned."""
     import numpy as np
 
+    from consumer import batch as batches
     from consumer import store
     from consumer.app import tune_garbage_collection
     from consumer.batch import (
@@ -52,7 +54,6 @@ def pipeline(texts: list[str]) -> Callable[[], None]:
         Verdict,
         first_per_post_id,
         next_offsets,
-        result_rows,
         split_batch,
         unique_texts,
     )
@@ -69,7 +70,12 @@ def pipeline(texts: list[str]) -> Callable[[], None]:
         return [np.linspace(-2, 2, rows * outputs, dtype=np.float32).reshape(rows, outputs)]
 
     model._session.run = fixed_logits  # type: ignore[method-assign]
-    clean = partial(clean_text, config=bundle.cleaning)
+    try:
+        from textclean import text_cleaner  # as the service cleans
+
+        clean = text_cleaner(bundle.cleaning)
+    except ImportError:  # a checkout from before it
+        clean = partial(clean_text, config=bundle.cleaning)
     records = [
         Envelope("posts", i % 4, i, 1_764_700_000_000 + i // 20, f"k{i}".encode(),
                  json.dumps({"post_id": f"p-{i}", "text": text}).encode())
@@ -92,15 +98,18 @@ def pipeline(texts: list[str]) -> Callable[[], None]:
                 text: Verdict(prediction, cached=False)
                 for text, prediction in zip(texts_to_classify, predictions, strict=True)
             }
-            copy_payload(store, result_rows(accepted, verdicts, model.version, processed_at))
+            copy_payload(batches, store, accepted, verdicts, model.version, processed_at)
 
     tune_garbage_collection()  # as the service does after its start-up
     return run_batches
 
 
-def copy_payload(store: ModuleType, rows: list[tuple[object, ...]]) -> str:
-    """The COPY text the writer makes of the rows, in this checkout's way (`stage_rows`, or
-    `copy_text` in checkouts older than it)."""
+def copy_payload(batch: ModuleType, store: ModuleType, *results: Any) -> str:
+    """The results of a batch as the COPY text the writer makes of them, in this checkout's
+    way (columns; in older checkouts rows, and `copy_text` before `stage_rows`)."""
+    if hasattr(batch, "result_columns"):
+        return store.stage_columns(batch.result_columns(*results)).copy_text
+    rows = batch.result_rows(*results)
     if hasattr(store, "stage_rows"):
         return store.stage_rows(rows).copy_text
     return store.copy_text(rows)

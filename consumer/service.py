@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -45,7 +44,7 @@ from consumer.batch import (
     dead_letter_value,
     first_per_post_id,
     next_offsets,
-    result_rows,
+    result_columns,
     split_batch,
     unique_texts,
     where,
@@ -55,7 +54,7 @@ from consumer.metrics import Metrics
 from consumer.settings import ConsumerSettings
 from consumer.store import ResultStore, StoreUnavailable
 from schemas.messages import ClassificationResult
-from textclean import CleaningConfig, clean_text
+from textclean import CleaningConfig, text_cleaner
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +72,7 @@ class Classified(NamedTuple):
     """What the inference thread adds to a decoded batch."""
 
     by_text: dict[str, Verdict]  # one per distinct cleaned text
-    result_rows: list[tuple[object, ...]]
+    result_columns: list[list[object]]
     results: list[ClassificationResult]
     processed_at: datetime
 
@@ -293,7 +292,7 @@ class StreamService:
         metrics.posts_consumed.inc(len(envelopes))
         metrics.batch_size.observe(len(envelopes))
         started = time.perf_counter()
-        accepted, dead_letters = split_batch(envelopes, partial(clean_text, config=self._cleaning))
+        accepted, dead_letters = split_batch(envelopes, text_cleaner(self._cleaning))
         accepted = first_per_post_id(accepted)
         metrics.stage_duration.labels("decode").observe(time.perf_counter() - started)
         for letter in dead_letters:
@@ -337,8 +336,8 @@ class StreamService:
                 )
                 for item, verdict in zip(accepted, verdicts, strict=True)
             ]
-        rows = result_rows(accepted, by_text, version, processed_at)
-        return Classified(by_text, rows, results, processed_at)
+        columns = result_columns(accepted, by_text, version, processed_at)
+        return Classified(by_text, columns, results, processed_at)
 
     def _start_write(self) -> bool:
         """Dead letters → (results topic) → database write on the writer thread.
@@ -364,8 +363,8 @@ class StreamService:
 
     def _store_rows(self, dead_letters: list[DeadLetter], classified: Classified) -> int:
         started = time.perf_counter()
-        inserted = self._store.write(
-            classified.result_rows, dead_letter_rows(dead_letters, classified.processed_at)
+        inserted = self._store.write_columns(
+            classified.result_columns, dead_letter_rows(dead_letters, classified.processed_at)
         )
         self._metrics.stage_duration.labels("database").observe(time.perf_counter() - started)
         return inserted

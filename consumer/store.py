@@ -121,8 +121,8 @@ class StagedRows(NamedTuple):
     copy_text: str
 
 
-def stage_rows(results: Sequence[Sequence[object]]) -> StagedRows:
-    columns = list(zip(*results, strict=True))
+def stage_columns(columns: Sequence[Sequence[object]]) -> StagedRows:
+    """Result columns (in RESULT_COLUMNS order) as COPY text."""
     single = single_value_columns(columns)
     varying = [index for index in range(len(columns)) if index not in single]
     line_end = "".join("\t" + copy_field(value) for value in single.values()) + "\n"
@@ -186,10 +186,23 @@ class ResultStore:
         results: Sequence[tuple[object, ...]],
         dead_letters: Sequence[tuple[object, ...]] = (),
     ) -> int:
-        """Insert a batch's rows in one transaction; return how many results were new."""
-        if not results and not dead_letters:
+        """`write_columns` for results given row by row."""
+        return self.write_columns(
+            [list(column) for column in zip(*results, strict=True)], dead_letters
+        )
+
+    def write_columns(
+        self,
+        results: Sequence[Sequence[object]],
+        dead_letters: Sequence[tuple[object, ...]] = (),
+    ) -> int:
+        """Insert a batch in one transaction; return how many results were new.
+
+        `results` holds the results column by column, in RESULT_COLUMNS order ([] for none).
+        """
+        staged = stage_columns(results) if results and results[0] else None
+        if staged is None and not dead_letters:
             return 0
-        staged = stage_rows(results) if results else None
         try:
             try:
                 return self._transaction(staged, dead_letters, all_new=True)

@@ -1,6 +1,6 @@
 """Text cleaning shared by training and serving; torch-free by design."""
 
-from textclean.clean import clean_text, clean_tokens
+from textclean.clean import clean_text, clean_tokens, text_cleaner
 from textclean.config import NUMBER_TOKEN, URL_TOKEN, USER_TOKEN, CleaningConfig
 from textclean.errors import TextCleanError
 
@@ -12,4 +12,5 @@ __all__ = [
     "TextCleanError",
     "clean_text",
     "clean_tokens",
+    "text_cleaner",
 ]

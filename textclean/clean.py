@@ -197,11 +197,6 @@ def _whole_text_tokens(text: str, config: CleaningConfig) -> list[str]:
     return filter_tokens([token for raw in tweet_tokens(text) for token in normalise(raw)], config)
 
 
-def _cleaned_parts(parts: list[str], config: CleaningConfig) -> str:
-    # Stop words and lemmas are per token, so filtering each part filters the whole text.
-    return " ".join(filter(None, map(_part_memo(config).__getitem__, parts)))
-
-
 def strip_markup(text: str, config: CleaningConfig) -> str:
     """The step before tokenising: HTML tags out, entities decoded (if the config says so)."""
     return _HTML_TAG_RE.sub(" ", html.unescape(text)) if config.strip_html else text
@@ -227,8 +222,20 @@ def clean_tokens(text: str, config: CleaningConfig) -> list[str]:
 def clean_text(text: str, config: CleaningConfig) -> str:
     """The cleaned tokens joined by single spaces (the form the model and the cache key take);
     no token holds whitespace."""
-    text = strip_markup(text, config)
-    parts = independent_parts(text)
-    if parts is None:
-        return _joined(_whole_text_tokens(text, config))
-    return _cleaned_parts(parts, config)
+    return text_cleaner(config)(text)
+
+
+@cache
+def text_cleaner(config: CleaningConfig) -> Callable[[str], str]:
+    """`clean_text` with `config` bound, for many texts: the per-config lookups are done once."""
+    cleaned_part = _part_memo(config).__getitem__
+
+    def clean(text: str) -> str:
+        text = strip_markup(text, config)
+        parts = independent_parts(text)
+        if parts is None:
+            return _joined(_whole_text_tokens(text, config))
+        # Stop words and lemmas are per token, so filtering each part filters the whole text.
+        return " ".join(filter(None, map(cleaned_part, parts)))
+
+    return clean

@@ -31,6 +31,12 @@ _TOKENIZER = TweetTokenizer(preserve_case=True, reduce_len=False, strip_handles=
 # a short part's time. The limit guards against long digit runs (super-linear backtracking);
 # it is kept for parts longer than _UNTIMED_CHARS.
 _WORDS = regex.compile(_TOKENIZER.PHONE_WORD_RE.pattern, _TOKENIZER.PHONE_WORD_RE.flags)
+# The same expression in the standard engine, for ASCII parts only: it runs it in 55-60 % of
+# the time, and the two agree on ASCII; on other text their Unicode classes differ (65 of
+# 330,285 texts tokenised otherwise).
+_ASCII_WORDS = re.compile(
+    _TOKENIZER.PHONE_WORD_RE.pattern, _TOKENIZER.PHONE_WORD_RE.flags & (re.I | re.U | re.X)
+)
 _UNTIMED_CHARS = 64
 # Two expressions rather than one alternation: re scans for each one's first character.
 _SPACED_DIGITS = re.compile(r"\d[*\-.()+]*\s[\s*\-.()+]*+\d")
@@ -126,4 +132,6 @@ def part_tokens(part: str) -> list[str]:
         return [part]
     if len(part) > _UNTIMED_CHARS:
         return _TOKENIZER.PHONE_WORD_RE.findall(part, concurrent=False)
+    if part.isascii():
+        return _ASCII_WORDS.findall(part)
     return _WORDS.findall(part, concurrent=False)

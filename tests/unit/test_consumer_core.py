@@ -17,14 +17,14 @@ from consumer.batch import (
     dead_letter_value,
     first_per_post_id,
     next_offsets,
-    result_rows,
+    result_columns,
     split_batch,
     unique_texts,
 )
 from consumer.cache import cache_key, decode_prediction, encode_prediction
 from consumer.http import MAX_PREDICT_TEXTS, PredictError, parse_predict_body
 from consumer.metrics import LATENCY_BUCKETS, BatchHistogram, Metrics
-from consumer.store import copy_field, copy_text, single_value_columns, stage_rows
+from consumer.store import copy_field, copy_text, single_value_columns, stage_columns
 from inference import Prediction
 from schemas.messages import MAX_POST_BYTES, DeadLetterReason
 
@@ -33,8 +33,8 @@ def envelope(offset: int, value: bytes | None, partition: int = 0) -> Envelope:
     return Envelope("posts", partition, offset, 1_700_000_000_000 + offset, None, value)
 
 
-def post(post_id: str, text: str) -> bytes:
-    return json.dumps({"post_id": post_id, "text": text}).encode()
+def post(post_id: str, text: str, **fields: object) -> bytes:
+    return json.dumps({"post_id": post_id, "text": text, **fields}).encode()
 
 
 def test_split_batch_separates_good_from_bad_and_cleans_the_good() -> None:
@@ -61,18 +61,40 @@ def test_a_post_id_repeated_in_a_batch_keeps_its_first_version() -> None:
     assert [item.post.text for item in first_per_post_id(accepted)] == ["first"]
 
 
-def test_result_rows_follow_the_column_order() -> None:
-    accepted, _ = split_batch([envelope(7, post("a", "Nice"))], str.lower)
-    verdict = Verdict(Prediction("positive", 0.9, 0.9), cached=True)
+def as_dicts(columns: list[list[object]]) -> list[dict[str, object]]:
+    return [dict(zip(RESULT_COLUMNS, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def test_result_columns_follow_the_column_order() -> None:
+    item = Envelope("posts", 2, 8, 1_700_000_000_009, None, post("b", "Meh", author="x"))
+    accepted, _ = split_batch([envelope(7, post("a", "Nice")), item], str.lower)
+    verdicts = {
+        "nice": Verdict(Prediction("positive", 0.9, 0.9), cached=True),
+        "meh": Verdict(Prediction("negative", 0.2, 0.8), cached=False),
+    }
     processed = datetime(2026, 1, 1, tzinfo=UTC)
-    (row,) = result_rows(accepted, {"nice": verdict}, "v1", processed)
-    as_dict = dict(zip(RESULT_COLUMNS, row, strict=True))
-    assert as_dict["post_id"] == "a"
-    assert as_dict["label"] == "positive"
-    assert as_dict["cached"] is True
-    assert as_dict["model_version"] == "v1"
-    assert as_dict["kafka_offset"] == 7
-    assert as_dict["produced_at"] == datetime.fromtimestamp(1_700_000_000.007, UTC)
+    first, second = as_dicts(result_columns(accepted, verdicts, "v1", processed))
+    assert first["post_id"] == "a"
+    assert first["text"] == "Nice"
+    assert (first["label"], first["positive_probability"], first["confidence"]) == (
+        "positive",
+        0.9,
+        0.9,
+    )
+    assert first["cached"] is True
+    assert first["model_version"] == "v1"
+    assert first["processed_at"] == processed
+    assert first["metadata"] == "{}"
+    assert (first["kafka_topic"], first["kafka_partition"], first["kafka_offset"]) == (
+        "posts",
+        0,
+        7,
+    )
+    assert first["produced_at"] == datetime.fromtimestamp(1_700_000_000.007, UTC)
+    assert (second["post_id"], second["label"], second["cached"]) == ("b", "negative", False)
+    assert (second["author"], second["kafka_partition"], second["kafka_offset"]) == ("x", 2, 8)
+    assert second["produced_at"] == datetime.fromtimestamp(1_700_000_000.009, UTC)
+    assert result_columns([], {}, "v1", processed) == [[] for _ in RESULT_COLUMNS]
 
 
 @pytest.mark.parametrize("timestamp_ms", [253_402_300_800_000, -62_135_596_800_001, 2**63 - 1])
@@ -81,8 +103,8 @@ def test_a_kafka_timestamp_out_of_python_dates_stores_no_produced_at(timestamp_m
     item = Envelope("posts", 0, 7, timestamp_ms, None, post("a", "Nice"))
     accepted, _ = split_batch([item], str.lower)
     verdict = Verdict(Prediction("positive", 0.9, 0.9), cached=False)
-    (row,) = result_rows(accepted, {"nice": verdict}, "v1", datetime(2026, 1, 1, tzinfo=UTC))
-    assert dict(zip(RESULT_COLUMNS, row, strict=True))["produced_at"] is None
+    columns = result_columns(accepted, {"nice": verdict}, "v1", datetime(2026, 1, 1, tzinfo=UTC))
+    assert as_dicts(columns)[0]["produced_at"] is None
 
 
 def test_offsets_to_commit_are_one_past_the_last_per_partition() -> None:
@@ -225,7 +247,7 @@ def test_single_value_columns_are_found_but_never_the_key() -> None:
     assert 0 not in single_value_columns([("only",), (1,)])
 
 
-def test_stage_rows_formats_single_valued_columns_once_at_the_end_of_each_line() -> None:
+def test_staged_columns_format_single_valued_columns_once_at_the_end_of_each_line() -> None:
     when = datetime(2026, 1, 2, tzinfo=UTC)
     base = dict.fromkeys(RESULT_COLUMNS)
     rows = [
@@ -233,11 +255,11 @@ def test_stage_rows_formats_single_valued_columns_once_at_the_end_of_each_line()
                "processed_at": when}.values())
         for post_id, text in (("a", "one\ttab"), ("b", "two"))
     ]  # fmt: skip
-    staged = stage_rows(rows)
+    staged = stage_columns(list(zip(*rows, strict=True)))
     assert staged.columns[:2] == ["post_id", "text"]
     assert sorted(staged.columns) == sorted(RESULT_COLUMNS)
     first = dict(zip(RESULT_COLUMNS, rows[0], strict=True))
     tail = "\t".join(copy_field(first[column]) for column in staged.columns[2:])
     assert staged.copy_text == f"a\tone\\ttab\t{tail}\nb\ttwo\t{tail}\n"
     # One row: every column but the key is single-valued.
-    assert stage_rows(rows[:1]).columns[0] == "post_id"
+    assert stage_columns(list(zip(*rows[:1], strict=True))).columns[0] == "post_id"

@@ -263,7 +263,7 @@ def _pipelined_service(
 
     service._classifier.classify.side_effect = classify  # type: ignore[attr-defined]
     service._classifier.version = "v1"  # type: ignore[attr-defined]
-    service._store.write.side_effect = lambda rows, dead_letters: len(rows)  # type: ignore[attr-defined]
+    service._store.write_columns.side_effect = lambda columns, dead_letters: len(columns[0])  # type: ignore[attr-defined]
     consumer.commit_async = MagicMock()  # type: ignore[attr-defined]
     return service, release
 
@@ -294,15 +294,15 @@ def test_the_next_batch_is_decoded_while_one_is_classified_and_stored_in_order()
     # The first batch is still being classified, and the loop has read the second meanwhile.
     assert [len(batch.envelopes) for batch in service._unstored] == [2, 2]
     assert not service._unstored[0].classified.done()
-    assert service._store.write.call_count == 0  # type: ignore[attr-defined]
+    assert service._store.write_columns.call_count == 0  # type: ignore[attr-defined]
 
     release.set()
     deadline = time.monotonic() + 10
     while service._unstored and time.monotonic() < deadline:
         service.step()
     stored = [
-        [row[0] for row in call.args[0]]
-        for call in service._store.write.call_args_list  # type: ignore[attr-defined]
+        call.args[0][0]  # the post ids
+        for call in service._store.write_columns.call_args_list  # type: ignore[attr-defined]
     ]
     assert stored == [["p1", "p2"], ["p3", "p4"]]
     committed = [
