@@ -35,6 +35,7 @@ from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
 from consumer.batch import (
+    RESULT_COLUMNS,
     Accepted,
     DeadLetter,
     Record,
@@ -382,9 +383,9 @@ class StreamService:
             return False
         self._unstored.pop(0)
         self._commit(batch.offsets)
-        by_text = batch.classified.result().by_text
-        self._queue_cache_write(by_text)
-        self._record_success(batch, by_text, inserted)
+        classified = batch.classified.result()
+        self._queue_cache_write(classified.by_text)
+        self._record_success(batch, classified, inserted)
         self._resume()
         return True
 
@@ -480,18 +481,18 @@ class StreamService:
         self._metrics.kafka_errors.labels("commit").inc()
         logger.warning("offset commit failed after the rows were stored: %s", error)
 
-    def _record_success(
-        self, batch: PreparedBatch, by_text: dict[str, Verdict], inserted: int
-    ) -> None:
+    def _record_success(self, batch: PreparedBatch, classified: Classified, inserted: int) -> None:
         metrics = self._metrics
         now = time.time()
         metrics.results_stored.inc(inserted)
         metrics.duplicates_skipped.inc(len(batch.accepted) - inserted)
-        predictions = [by_text[item.cleaned_text].prediction for item in batch.accepted]
-        for label, count in Counter(p.label for p in predictions).items():
+        results = dict(zip(RESULT_COLUMNS, classified.result_columns, strict=True))
+        for label, count in Counter(results["label"]).items():
             metrics.posts_classified.labels(label).inc(count)
-        metrics.confidence.observe_many(np.array([p.confidence for p in predictions]))
-        produced_ms = np.array([item.envelope.timestamp for item in batch.accepted], dtype=float)
+        metrics.confidence.observe_many(np.array(results["confidence"]))
+        produced_ms = np.fromiter(
+            (item.envelope.timestamp for item in batch.accepted), float, len(batch.accepted)
+        )
         metrics.end_to_end_latency.observe_many(np.maximum(0.0, now - produced_ms / 1000))
         metrics.last_batch.set(now)
         self._update_lag()
