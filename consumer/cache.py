@@ -38,9 +38,13 @@ def cache_key(model_version: str, cleaned_text: str) -> str:
     return f"sentiment:{model_version}:{digest}"
 
 
+# Six decimals: inference.PROBABILITY_DECIMALS, to which the model rounds what it serves.
+# Formatted from the tuple itself (label, positive probability, confidence), in C.
+_ENCODED = "%s|%.6f|%.6f".__mod__
+
+
 def encode_prediction(prediction: Prediction) -> str:
-    # Six decimals: inference.PROBABILITY_DECIMALS, to which the model rounds what it serves.
-    return f"{prediction.label}|{prediction.positive_probability:.6f}|{prediction.confidence:.6f}"
+    return _ENCODED(prediction)
 
 
 def decode_prediction(value: bytes | str) -> Prediction | None:
@@ -94,7 +98,7 @@ class PredictionCache:
         if not entries or not self.available:
             return
         keys = [cache_key(self._version, text) for text, _ in entries]
-        values = [encode_prediction(prediction) for _, prediction in entries]
+        values = [_ENCODED(prediction) for _, prediction in entries]
         try:
             self._set_many(keys=keys, args=[self._ttl, *values])  # type: ignore[misc]
         except redis.RedisError as error:
