@@ -26,6 +26,7 @@ from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord, Fetcher
 from kafka.errors import CorruptRecordError
 from kafka.protocol.consumer import IsolationLevel
+from kafka.record.default_records import DefaultRecordBatch
 
 try:
     from aiokafka.errors import CorruptRecordException  # type: ignore[import-untyped]
@@ -136,8 +137,7 @@ def use_c_record_decoder(consumer: KafkaConsumer) -> bool:
     usable = (
         CRecordBatch is not None
         and isinstance(fetcher, Fetcher)
-        and isinstance(getattr(Fetcher, "PartitionRecords", None), type)
-        and "_buffer" in getattr(_default_batch_class(), "__slots__", ())
+        and "_buffer" in getattr(DefaultRecordBatch, "__slots__", ())
     )
     if not usable:
         logger.warning("Kafka records decoded by kafka-python (no C decoder available)")
@@ -145,9 +145,3 @@ def use_c_record_decoder(consumer: KafkaConsumer) -> bool:
     fetcher.PartitionRecords = CDecodedPartitionRecords  # type: ignore[union-attr]
     logger.info("Kafka records decoded in C (aiokafka's record decoder)")
     return True
-
-
-def _default_batch_class() -> type:
-    from kafka.record.default_records import DefaultRecordBatch
-
-    return DefaultRecordBatch
