@@ -140,10 +140,25 @@ def test_deserializers_and_read_committed_use_kafka_pythons_decoding() -> None:
         )
 
 
-def test_a_consumer_is_given_the_c_decoder() -> None:
+def test_a_consumer_is_given_the_c_decoder_and_its_settings_use_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     consumer = KafkaConsumer(bootstrap_servers="127.0.0.1:1", api_version=(2, 5))
     try:
         assert use_c_record_decoder(consumer)
-        assert consumer._fetcher.PartitionRecords is CDecodedPartitionRecords
+        fetcher = consumer._fetcher
+        assert fetcher.PartitionRecords is CDecodedPartitionRecords
+        # Built as the fetcher builds them, with this consumer's settings: decoded in C.
+        monkeypatch.setattr(DefaultRecordBatch, "_read_msg", None)
+        records = fetcher.PartitionRecords(
+            0,
+            TP,
+            MemoryRecords(batch(3)),
+            key_deserializer=fetcher.config["key_deserializer"],
+            value_deserializer=fetcher.config["value_deserializer"],
+            check_crcs=fetcher.config["check_crcs"],
+            isolation_level=fetcher._isolation_level,
+        )
+        assert [record.offset for record in records.take()] == [0, 1, 2]
     finally:
         consumer.close()
