@@ -2,9 +2,9 @@
 
     python -m benchmarks.kafka_records            # a few seconds
 
-Both take the records of the same fetched bytes (tweets as the service's posts, in batches as
-a producer makes them) the way kafka-python's fetcher does in poll(): record tuples out of a
-partition's fetched data. Prints µs per record, best of 5.
+Both take the records of the same fetched bytes (tweets encoded as the producer encodes posts,
+in batches as a producer makes them) the way kafka-python's fetcher does in poll(): record
+tuples out of a partition's fetched data. Prints µs per record, best of 5.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from kafka.structs import TopicPartition
 
 from benchmarks.e2e import DATA_DIR, load_tweets
 from consumer.records import CDecodedPartitionRecords
+from producer.publisher import encode
+from schemas.messages import IncomingPost
 
 RECORDS_PER_BATCH = 500
 
@@ -33,7 +35,7 @@ def fetched_bytes(texts: list[str]) -> bytes:
             magic=2, compression_type=0, batch_size=1 << 24, offset=start
         )
         for i, text in enumerate(texts[start : start + RECORDS_PER_BATCH], start):
-            value = json.dumps({"post_id": f"bench-{i}", "text": text}).encode()
+            value = encode(IncomingPost(post_id=f"bench-{i}", text=text))
             builder.append(
                 timestamp=1_764_700_000_000 + i, key=f"bench-{i}".encode(), value=value, headers=[]
             )

@@ -57,10 +57,7 @@ class CDecodedPartitionRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
         ):
             yield from super()._unpack_records(tp, records, key_deserializer, value_deserializer)
             return
-        try:
-            yield from self._unpack_v2(tp, records)
-        except StopIteration as error:  # as kafka-python does: a generator must not leak it
-            raise RuntimeError("StopIteration raised unpacking messageset") from error
+        yield from self._unpack_v2(tp, records)
 
     def _unpack_v2(self, tp: Any, records: Any) -> Iterator[ConsumerRecord]:
         topic, partition = tp.topic, tp.partition
@@ -96,7 +93,7 @@ class CDecodedPartitionRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
             batch = records.next_batch()
         # v2 keeps a batch's last offset even if compaction removed its last record: fetch
         # from past it, or the same batch is fetched again (as kafka-python does).
-        if last_batch is not None and last_batch.magic == _V2:
+        if last_batch is not None:
             self.next_fetch_offset = last_batch.next_offset
         self.drain()
 

@@ -88,7 +88,11 @@ def detect_format(first_line: str) -> DataFormat | None:
 
 
 def _header_columns(line: str) -> list[str]:
-    return [column.strip().lower() for column in next(csv.reader([line]), [])]
+    return _column_names(next(csv.reader([line]), []))
+
+
+def _column_names(header: list[str]) -> list[str]:
+    return [column.strip().lower() for column in header]
 
 
 def _is_json(line: str) -> bool:
@@ -185,7 +189,7 @@ def _labelled_rows(handle: IO[str], prefix: str, path: Path) -> Iterator[SourceR
     header = next(rows, None)
     if header is None:  # an empty file
         return
-    columns = [column.strip().lower() for column in header]
+    columns = _column_names(header)
     if "text" not in columns:
         raise SourceError(f"{path.name}: the CSV header {columns[:10]} has no 'text' column")
     text_at = columns.index("text")
@@ -306,9 +310,3 @@ def _schema_reason(error: ValidationError) -> str:
     first = error.errors()[0]
     field = ".".join(map(str, first["loc"])) or "post"
     return f"{field} too long" if first["type"] == "string_too_long" else f"invalid {field}"
-
-
-def to_post(row: SourceRow, source: str, loop: int = 0) -> IncomingPost | None:
-    """The post to publish, or None when the row cannot satisfy the schema."""
-    post = build_post(row, source, loop)
-    return post if isinstance(post, IncomingPost) else None

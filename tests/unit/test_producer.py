@@ -17,13 +17,13 @@ from producer.sources import (
     SkippedRow,
     SourceError,
     SourceRow,
+    build_post,
     dataset_prefix,
     read_records,
     read_rows,
-    to_post,
 )
 from schemas.decode import decode_post
-from schemas.messages import POST_ID_PATTERN
+from schemas.messages import POST_ID_PATTERN, IncomingPost
 
 
 def write(path: Path, content: bytes) -> Path:
@@ -64,14 +64,15 @@ def test_json_lines_keep_their_ids(tmp_path: Path) -> None:
 
 def test_posts_that_cannot_satisfy_the_schema_are_skipped(tmp_path: Path) -> None:
     path = write(tmp_path / "t.csv", b"label,text\n1,fine\n0,\n1,   \n")
-    posts = [to_post(row, "test") for row in read_rows(path)]
-    assert [p.text if p else None for p in posts] == ["fine", None, None]
+    posts = [build_post(row, "test") for row in read_rows(path)]
+    assert [p.text if isinstance(p, IncomingPost) else None for p in posts] == ["fine", None, None]
 
 
 def test_loop_rounds_get_new_ids_and_encoding_round_trips(tmp_path: Path) -> None:
     (row,) = read_rows(write(tmp_path / "t.csv", b"label,text\n1,fine\n"))
-    first, second = to_post(row, "test", 0), to_post(row, "test", 1)
-    assert first and second and first.post_id != second.post_id
+    first, second = build_post(row, "test", 0), build_post(row, "test", 1)
+    assert isinstance(first, IncomingPost) and isinstance(second, IncomingPost)
+    assert first.post_id != second.post_id
     assert decode_post(encode(second)) == second
     assert message_key(first, "post_id") == first.post_id.encode()
     assert message_key(first, "author") is None
@@ -168,7 +169,7 @@ def test_json_fields_of_the_wrong_type_are_ignored(
     path = write(tmp_path / "posts.jsonl", json.dumps({"text": "hi", **fields}).encode())
     (row,) = read_rows(path)
     assert (row.author, row.created_at) == (author, created_at)
-    assert to_post(row, "test") is not None
+    assert isinstance(build_post(row, "test"), IncomingPost)
 
 
 # Post ids: from the file's folder and name, the same from any working directory, valid,
