@@ -77,9 +77,7 @@ class SentimentModel:
     def logits_cleaned(self, cleaned_texts: Sequence[str]) -> np.ndarray:
         """Raw logits [N, outputs] in input order."""
         bundle = self.bundle
-        ids, lengths = bundle.vocab.encode_padded(
-            [text.split() for text in cleaned_texts], bundle.max_len, bundle.tail_tokens
-        )
+        ids, lengths = bundle.vocab.encode_joined(cleaned_texts, bundle.max_len, bundle.tail_tokens)
         # One call for the whole batch, sorted by length and run in chunks inside the graph.
         order = np.argsort(lengths, kind="stable")
         feed = {

@@ -54,14 +54,38 @@ class Vocab:
         """
         lists = [truncate(tokens, max_len, tail_tokens) or (UNK,) for tokens in token_lists]
         lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
-        flat = np.fromiter(
-            map(self.index.get, chain.from_iterable(lists), repeat(self.unk_id)),
-            dtype=np.int64,
-            count=int(lengths.sum()),
+        return self._padded(
+            map(self.index.get, chain.from_iterable(lists), repeat(self.unk_id)), lengths
         )
-        ids = np.full((len(lists), int(lengths.max(initial=1))), self.pad_id, dtype=np.int64)
-        ids[np.arange(ids.shape[1]) < lengths[:, None]] = flat  # row by row, in order
-        return ids, lengths
+
+    def _padded(self, ids: Iterable[int], lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of `lengths` ids each, taken in order from `ids`, right-padded."""
+        flat = np.fromiter(ids, dtype=np.int64, count=int(lengths.sum()))
+        padded = np.full((len(lengths), int(lengths.max(initial=1))), self.pad_id, dtype=np.int64)
+        padded[np.arange(padded.shape[1]) < lengths[:, None]] = flat  # row by row, in order
+        return padded, lengths
+
+    def encode_joined(
+        self, texts: Sequence[str], max_len: int, tail_tokens: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`encode_padded` of each text's whitespace-separated tokens, for many texts.
+
+        The serving path: `clean_text` joins tokens by single spaces, so the whole batch is
+        split once, in C, instead of text by text (less than half the time per post). Texts in
+        any other form (other whitespace, runs of spaces, too many tokens) take
+        `encode_padded`, with the same result.
+        """
+        if "" in texts:  # no tokens: one <unk>, as `encode` gives it
+            texts = [text or UNK for text in texts]
+        joined = " ".join(texts)
+        # isprintable() is false for every whitespace character but the space.
+        if "  " in joined or joined[:1] == " " or joined[-1:] == " " or not joined.isprintable():
+            return self.encode_padded([text.split() for text in texts], max_len, tail_tokens)
+        lengths = np.fromiter(map(str.count, texts, repeat(" ")), np.int64, len(texts)) + 1
+        if len(texts) and lengths.max() > max_len:
+            return self.encode_padded([text.split() for text in texts], max_len, tail_tokens)
+        flat = joined.split(" ")
+        return self._padded(map(self.index.get, flat, repeat(self.unk_id)), lengths)
 
     def to_json(self) -> dict[str, object]:
         return {"tokens": list(self.tokens)}

@@ -7,7 +7,6 @@ import re
 import unicodedata
 from collections.abc import Callable
 from functools import cache, lru_cache, partial
-from itertools import chain
 
 import regex
 from nltk.tokenize.casual import EMOTICON_RE
@@ -17,10 +16,10 @@ from textclean.lemmatize import lemmatize_tokens
 from textclean.stopwords import NEGATIONS, STOPWORDS
 from textclean.tokenize import (
     independent_parts,
-    letters_then_stops,
     part_tokens,
     plain_handle,
     tweet_tokens,
+    words_and_stops,
 )
 
 _HTML_TAG_RE = re.compile(r"<\s*/?\s*[a-zA-Z][^<>]{0,40}>")
@@ -161,10 +160,16 @@ def _part_memo(config: CleaningConfig) -> _PartMemo:
     normalise = _token_normaliser(config)
 
     # Shortcuts for the three commonest shapes of a part seen for the first time (unless stop
-    # words or lemmas may drop or change its tokens), three in four of new parts: a plain ASCII
+    # words or lemmas may drop or change its tokens), four in five of new parts: a plain ASCII
     # word, whose one token only case and repeats change; an @handle, one token for the mention
-    # rule; and such a word followed by stops ("day!"), whose stops are few and cached.
+    # rule; and such words followed by stops or joined by ellipses ("day!", "dork....nighty"),
+    # whose stops are few and cached.
     words_unfiltered = not (config.remove_stopwords or config.lemmatize)
+
+    def clean_word_or_stop(token: str) -> str:
+        if token.isalpha():  # no rule but case and repeats changes a plain word
+            return _case_and_repeat(token, config)
+        return " ".join(normalise(token))  # stops (few, cached) and words with ' or -
 
     def clean_part(part: str) -> str:
         if words_unfiltered:
@@ -172,13 +177,8 @@ def _part_memo(config: CleaningConfig) -> _PartMemo:
                 return _case_and_repeat(part, config)
             if part[:1] == "@" and plain_handle(part):
                 return " ".join(_mention(part, config))
-            if (word_and_stops := letters_then_stops(part)) is not None:
-                word, stops = word_and_stops
-                cleaned = [
-                    _case_and_repeat(word, config),
-                    *chain.from_iterable(map(normalise, stops)),
-                ]
-                return " ".join(cleaned)
+            if (tokens := words_and_stops(part)) is not None:
+                return " ".join(filter(None, map(clean_word_or_stop, tokens)))
         tokens = [token for raw in part_tokens(part) for token in normalise(raw)]
         return _joined(filter_tokens(tokens, config))
 

@@ -54,16 +54,17 @@ _HANG = regex.compile(HANG_RE.pattern, HANG_RE.flags)
 # beside its inference, I/O and writer threads.
 
 
-# Two shapes that are a third of the parts seen for the first time, tokenised without the
+# Two shapes that are half the parts seen for the first time, tokenised without the
 # tokenizer's expression, which costs 5-10 µs a part. Run `python -m benchmarks.tokenizer_parity`
 # after any change here; tests/unit/test_textclean_tokenize.py also checks random parts.
-# - An ASCII word, maybe with inner apostrophes or hyphens, then . , ! or ? ("bummer.",
-#   "that's!!"): no alternative before the word alternatives can match it (URLs need a letter
-#   after a dot, emoticons an eye in : ; = 8), dot runs are one ellipsis token and every
-#   other mark a token of its own.
-_WORD_THEN_STOPS = re.compile(r"([A-Za-z]+(?:['-][A-Za-z]+)*)([.,!?]*)")
-_STOPS = re.compile(r"\.{2,}|[.,!?]")
-_LETTERS_THEN_STOPS = re.compile(r"([A-Za-z]+)([.,!?]+)")
+# - ASCII words, maybe with inner apostrophes or hyphens, maybe joined by (or after) dot runs,
+#   then . , ! or ? ("bummer.", "that's!!", "dork....nighty", "...and"): no alternative before
+#   the word alternatives can match it (a naked domain needs a letter after a single dot, an
+#   emoticon an eye in : ; = 8), dot runs are one ellipsis token and every other mark a token
+#   of its own.
+_WORD = r"[A-Za-z]+(?:['-][A-Za-z]+)*"
+_WORDS_THEN_STOPS = re.compile(rf"(?:\.{{2,}})?(?:{_WORD}\.{{2,}})*{_WORD}[.,!?]*")
+_WORD_OR_STOP = re.compile(rf"{_WORD}|\.{{2,}}|[.,!?]")
 # - A plain @handle: one token, unless it starts like the emoticons "@8" or "@o8".
 _PLAIN_HANDLE = re.compile(r"@\w+", re.ASCII)
 _HANDLE_EMOTICON_STARTS = frozenset("8oO")
@@ -104,16 +105,21 @@ def plain_handle(part: str) -> bool:
     )
 
 
-def letters_then_stops(part: str) -> tuple[str, list[str]] | None:
-    """An ASCII word with no inner marks followed by . , ! or ? ("day!", "tonight..."), split
-    into the word and its stop tokens as `part_tokens` gives them; else None."""
-    match = _LETTERS_THEN_STOPS.fullmatch(part)
-    if match is None:
-        return None
-    stops = match[2]
-    if len(stops) > 3:
-        stops = _HANG.sub(r"\1\1\1", stops, concurrent=False)
-    return match[1], _STOPS.findall(stops)
+def words_and_stops(part: str) -> list[str] | None:
+    """`part_tokens(part)` for ASCII words with stops and ellipses ("day!", "dork....nighty");
+    else None."""
+    return _words_and_stops(_runs_shortened(part))
+
+
+def _words_and_stops(part: str) -> list[str] | None:
+    return _WORD_OR_STOP.findall(part) if _WORDS_THEN_STOPS.fullmatch(part) else None
+
+
+def _runs_shortened(part: str) -> str:
+    """What the tokenizer's HANG_RE makes of `part`: runs of 4+ non-alphanumerics cut to 3."""
+    if _RUN_OF_FOUR.search(part):
+        return _HANG.sub(r"\1\1\1", part, concurrent=False)
+    return part
 
 
 def part_tokens(part: str) -> list[str]:
@@ -123,11 +129,9 @@ def part_tokens(part: str) -> list[str]:
     """
     if part.isascii() and part.isalpha():
         return [part]
-    if _RUN_OF_FOUR.search(part):
-        part = _HANG.sub(r"\1\1\1", part, concurrent=False)
-    word = _WORD_THEN_STOPS.fullmatch(part)
-    if word:
-        return [word[1], *_STOPS.findall(word[2])]
+    part = _runs_shortened(part)
+    if (tokens := _words_and_stops(part)) is not None:
+        return tokens
     if plain_handle(part):
         return [part]
     if len(part) > _UNTIMED_CHARS:

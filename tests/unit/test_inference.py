@@ -76,6 +76,27 @@ def test_encode_padded_is_encode_then_pad_batch() -> None:
     assert ids.dtype == lengths.dtype == np.int64
 
 
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["good bad", "unseen", "bad good good bad x"],  # the fast path, one too long
+        ["good", "", "bad"],  # an empty text
+        ["good  bad", " good", "bad "],  # runs of spaces, leading and trailing
+        ["good\tbad", "good\u00a0bad", "good\nbad", "  "],  # other whitespace, blank
+        ["<unk> good", "x"],
+        [],
+    ],
+)
+def test_encode_joined_is_encode_padded_of_split(texts: list[str]) -> None:
+    vocab = Vocab(("<pad>", "<unk>", "good", "bad"))
+    for max_len, tail in [(3, 2), (8, 0)]:
+        ids, lengths = vocab.encode_joined(texts, max_len=max_len, tail_tokens=tail)
+        expected = vocab.encode_padded([text.split() for text in texts], max_len, tail)
+        assert ids.tolist() == expected[0].tolist()
+        assert lengths.tolist() == expected[1].tolist()
+        assert ids.dtype == lengths.dtype == np.int64
+
+
 def test_length_buckets_sort_and_cover_everything() -> None:
     buckets = length_buckets([5, 1, 3, 9, 2], batch_size=2)
     assert [b.tolist() for b in buckets] == [[1, 4], [2, 0], [3]]

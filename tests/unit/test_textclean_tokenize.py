@@ -37,6 +37,7 @@ SAMPLES = [
     "x@8ball @o8 @O8 @8 8)",
     "4    spaces and !!!!    runs ....    ",
     "no\u00a0break\u00a0spaces\u2003em space",
+    "dork....nighty airport......heading ...and France..got it..com loud...don't well-...ok me..you!!",
 ]
 
 
@@ -102,6 +103,11 @@ def test_random_parts_give_the_tokenizers_tokens() -> None:
     parts |= {
         "@" + "".join(generator.choices(handle_alphabet, k=generator.randint(1, 6)))
         for _ in range(3_000)
+    }
+    # Words, dot runs and stops, as in "dork....nighty" or "it..co.uk" (naked domains).
+    word_alphabet = "acoukmt.'-!,"
+    parts |= {
+        "".join(generator.choices(word_alphabet, k=generator.randint(3, 12))) for _ in range(20_000)
     }
     different = [p for p in parts if part_tokens(p) != REFERENCE.tokenize(p)]
     assert different == []
