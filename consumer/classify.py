@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from consumer.batch import Verdict
+from consumer.batch import Verdict, named_tuples
 from consumer.cache import PredictionCache
 from consumer.metrics import Metrics
 from inference import SentimentModel
@@ -47,8 +47,8 @@ class CachedClassifier:
             predictions = self.model.predict_cleaned(misses)
             stage.labels("inference").observe(time.perf_counter() - looked_up)
             self._metrics.model_inferences.inc(len(misses))
-            for text, prediction in zip(misses, predictions, strict=True):
-                verdicts[text] = Verdict(prediction, cached=False)
+            fresh = named_tuples(Verdict, predictions, [False] * len(predictions))
+            verdicts.update(zip(misses, fresh, strict=True))
             if remember:
                 self.remember(verdicts)
         return verdicts

@@ -101,7 +101,8 @@ def copy_text(rows: Sequence[Sequence[object]]) -> str:
 def copy_columns(columns: Sequence[Sequence[object]], line_end: str = "\n") -> str:
     """Rows in COPY text format, given column by column; `line_end` ends each line."""
     formatted = [_copy_column(column) for column in columns]
-    return "".join(line + line_end for line in map("\t".join, zip(*formatted, strict=True)))
+    lines = line_end.join(map("\t".join, zip(*formatted, strict=True)))
+    return lines + line_end if lines else ""
 
 
 def single_value_columns(columns: Sequence[Sequence[object]]) -> dict[int, object]:

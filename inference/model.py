@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import repeat
 from typing import NamedTuple
 
 import numpy as np
@@ -111,7 +112,8 @@ class SentimentModel:
         names = map(self.bundle.labels.__getitem__, labels.tolist())
         positive = p_pos.round(PROBABILITY_DECIMALS).tolist()
         sure = confidence.round(PROBABILITY_DECIMALS).tolist()
-        return list(map(Prediction, names, positive, sure))
+        # tuple.__new__ makes the NamedTuple without a Python call (its __new__) per post.
+        return list(map(tuple.__new__, repeat(Prediction), zip(names, positive, sure, strict=True)))
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         cleaning = self.bundle.cleaning

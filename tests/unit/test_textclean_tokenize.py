@@ -37,7 +37,8 @@ SAMPLES = [
     "x@8ball @o8 @O8 @8 8)",
     "4    spaces and !!!!    runs ....    ",
     "no\u00a0break\u00a0spaces\u2003em space",
-    "dork....nighty airport......heading ...and France..got it..com loud...don't well-...ok me..you!!",
+    "dork....nighty airport......heading ...and France..got it..com",
+    "loud...don't well-...ok me..you!!",
 ]
 
 
