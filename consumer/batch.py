@@ -78,17 +78,25 @@ class Verdict(NamedTuple):
 
 
 def split_batch(
-    envelopes: Sequence[Record], clean: Callable[[str], str]
+    envelopes: Sequence[Record], clean_texts: Callable[[list[str]], list[str]]
 ) -> tuple[list[Accepted], list[DeadLetter]]:
+    """Good posts (with their cleaned texts, cleaned as one batch) and dead letters."""
     values = _each("value", envelopes)
     outcomes = list(map(decode_post, values))
     # Most batches are all good posts, none with an escaped NUL (which cannot span two JSON
-    # objects): those are gathered with no Python call per post.
+    # objects): those are taken as they are, with no Python call per post.
     if set(map(type, outcomes)) <= {IncomingPost} and b"\\u0000" not in b"".join(values):
-        cleaned = map(clean, _each("text", outcomes))
-        return list(named_tuples(Accepted, envelopes, outcomes, cleaned)), []
-    accepted: list[Accepted] = []
-    rejected: list[DeadLetter] = []
+        good, posts, rejected = list(envelopes), outcomes, []
+    else:
+        good, posts, rejected = _sorted_out(envelopes, outcomes)
+    cleaned = clean_texts(_each("text", posts))
+    return list(named_tuples(Accepted, good, posts, cleaned)), rejected
+
+
+def _sorted_out(
+    envelopes: Sequence[Record], outcomes: list[IncomingPost | Rejection]
+) -> tuple[list[Record], list[IncomingPost], list[DeadLetter]]:
+    good, posts, rejected = [], [], []
     for envelope, outcome in zip(envelopes, outcomes, strict=True):
         if isinstance(outcome, Rejection):
             rejected.append(DeadLetter(envelope, outcome.reason, outcome.detail))
@@ -98,8 +106,9 @@ def split_batch(
             detail = f"{field}: contains NUL (U+0000), which PostgreSQL cannot store"
             rejected.append(DeadLetter(envelope, DeadLetterReason.SCHEMA_VIOLATION, detail))
         else:
-            accepted.append(Accepted(envelope, outcome, clean(outcome.text)))
-    return accepted, rejected
+            good.append(envelope)
+            posts.append(outcome)
+    return good, posts, rejected
 
 
 def nul_field(post: IncomingPost) -> str | None:
