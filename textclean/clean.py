@@ -16,7 +16,7 @@ from textclean.lemmatize import lemmatize_tokens
 from textclean.stopwords import NEGATIONS, STOPWORDS
 from textclean.tokenize import (
     independent_parts,
-    part_tokens,
+    other_part_tokens,
     plain_handle,
     spanning_starts,
     tweet_tokens,
@@ -179,9 +179,12 @@ def _part_memo(config: CleaningConfig) -> _PartMemo:
                 return _case_and_repeat(part, config)
             if part[:1] == "@" and plain_handle(part):
                 return " ".join(_mention(part, config))
-            if (tokens := words_and_stops(part)) is not None:
-                return " ".join(filter(None, map(clean_word_or_stop, tokens)))
-        tokens = [token for raw in part_tokens(part) for token in normalise(raw)]
+        raw_tokens = words_and_stops(part)
+        if raw_tokens is None:
+            raw_tokens = other_part_tokens(part)
+        elif words_unfiltered:
+            return " ".join(filter(None, map(clean_word_or_stop, raw_tokens)))
+        tokens = [token for raw in raw_tokens for token in normalise(raw)]
         return _joined(filter_tokens(tokens, config))
 
     return _PartMemo(clean_part)

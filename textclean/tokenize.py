@@ -63,8 +63,9 @@ _HANG = regex.compile(HANG_RE.pattern, HANG_RE.flags)
 #   the word alternatives can match it (a naked domain needs a letter after a single dot, an
 #   emoticon an eye in : ; = 8), dot runs are one ellipsis token and every other mark a token
 #   of its own.
-_WORD = r"[A-Za-z]+(?:['-][A-Za-z]+)*"
-_WORDS_THEN_STOPS = re.compile(rf"(?:\.{{2,}})?(?:{_WORD}\.{{2,}})*{_WORD}[.,!?]*")
+#   Possessive runs: a part that is not such words fails without backtracking.
+_WORD = r"[A-Za-z]++(?:['-][A-Za-z]++)*+"
+_WORDS_THEN_STOPS = re.compile(rf"(?:\.{{2,}})?{_WORD}(?:\.{{2,}}{_WORD})*[.,!?]*+")
 _WORD_OR_STOP = re.compile(rf"{_WORD}|\.{{2,}}|[.,!?]")
 # - A plain @handle: one token, unless it starts like the emoticons "@8" or "@o8".
 _PLAIN_HANDLE = re.compile(r"@\w+", re.ASCII)
@@ -118,11 +119,10 @@ def plain_handle(part: str) -> bool:
 def words_and_stops(part: str) -> list[str] | None:
     """`part_tokens(part)` for ASCII words with stops and ellipses ("day!", "dork....nighty");
     else None."""
-    return _words_and_stops(_runs_shortened(part))
-
-
-def _words_and_stops(part: str) -> list[str] | None:
-    return _WORD_OR_STOP.findall(part) if _WORDS_THEN_STOPS.fullmatch(part) else None
+    # Shortening runs (of dots or stops, in such a part) never changes whether it matches.
+    if _WORDS_THEN_STOPS.fullmatch(part) is None:
+        return None
+    return _WORD_OR_STOP.findall(_runs_shortened(part))
 
 
 def _runs_shortened(part: str) -> str:
@@ -139,9 +139,13 @@ def part_tokens(part: str) -> list[str]:
     """
     if part.isascii() and part.isalpha():
         return [part]
+    tokens = words_and_stops(part)
+    return tokens if tokens is not None else other_part_tokens(part)
+
+
+def other_part_tokens(part: str) -> list[str]:
+    """`part_tokens(part)` for a part that `words_and_stops` does not take."""
     part = _runs_shortened(part)
-    if (tokens := _words_and_stops(part)) is not None:
-        return tokens
     if plain_handle(part):
         return [part]
     if len(part) > _UNTIMED_CHARS:
