@@ -70,18 +70,12 @@ def pipeline(texts: list[str]) -> Callable[[], None]:
         return [np.linspace(-2, 2, rows * outputs, dtype=np.float32).reshape(rows, outputs)]
 
     model._session.run = fixed_logits  # type: ignore[method-assign]
-    clean: Callable[..., Any]
     try:
-        from textclean import batch_cleaner  # as the service cleans: a batch at a time
+        from textclean import text_cleaner  # as the service cleans
 
-        clean = batch_cleaner(bundle.cleaning)
-    except ImportError:  # a checkout from before it, whose split_batch cleans text by text
-        try:
-            from textclean import text_cleaner
-
-            clean = text_cleaner(bundle.cleaning)
-        except ImportError:
-            clean = partial(clean_text, config=bundle.cleaning)
+        clean = text_cleaner(bundle.cleaning)
+    except ImportError:  # a checkout from before it
+        clean = partial(clean_text, config=bundle.cleaning)
     records = [
         Envelope("posts", i % 4, i, 1_764_700_000_000 + i // 20, f"k{i}".encode(),
                  json.dumps({"post_id": f"p-{i}", "text": text}).encode())

@@ -78,25 +78,17 @@ class Verdict(NamedTuple):
 
 
 def split_batch(
-    envelopes: Sequence[Record], clean_texts: Callable[[list[str]], list[str]]
+    envelopes: Sequence[Record], clean: Callable[[str], str]
 ) -> tuple[list[Accepted], list[DeadLetter]]:
-    """Good posts (with their cleaned texts, cleaned as one batch) and dead letters."""
     values = _each("value", envelopes)
     outcomes = list(map(decode_post, values))
     # Most batches are all good posts, none with an escaped NUL (which cannot span two JSON
-    # objects): those are taken as they are, with no Python call per post.
+    # objects): those are gathered with no Python call per post.
     if set(map(type, outcomes)) <= {IncomingPost} and b"\\u0000" not in b"".join(values):
-        good, posts, rejected = list(envelopes), outcomes, []
-    else:
-        good, posts, rejected = _sorted_out(envelopes, outcomes)
-    cleaned = clean_texts(_each("text", posts))
-    return list(named_tuples(Accepted, good, posts, cleaned)), rejected
-
-
-def _sorted_out(
-    envelopes: Sequence[Record], outcomes: list[IncomingPost | Rejection]
-) -> tuple[list[Record], list[IncomingPost], list[DeadLetter]]:
-    good, posts, rejected = [], [], []
+        cleaned = map(clean, _each("text", outcomes))
+        return list(named_tuples(Accepted, envelopes, outcomes, cleaned)), []
+    accepted: list[Accepted] = []
+    rejected: list[DeadLetter] = []
     for envelope, outcome in zip(envelopes, outcomes, strict=True):
         if isinstance(outcome, Rejection):
             rejected.append(DeadLetter(envelope, outcome.reason, outcome.detail))
@@ -106,9 +98,8 @@ def _sorted_out(
             detail = f"{field}: contains NUL (U+0000), which PostgreSQL cannot store"
             rejected.append(DeadLetter(envelope, DeadLetterReason.SCHEMA_VIOLATION, detail))
         else:
-            good.append(envelope)
-            posts.append(outcome)
-    return good, posts, rejected
+            accepted.append(Accepted(envelope, outcome, clean(outcome.text)))
+    return accepted, rejected
 
 
 def nul_field(post: IncomingPost) -> str | None:

@@ -56,7 +56,7 @@ from consumer.metrics import Metrics
 from consumer.settings import ConsumerSettings
 from consumer.store import ResultStore, StoreUnavailable
 from schemas.messages import ClassificationResult
-from textclean import CleaningConfig, batch_cleaner
+from textclean import CleaningConfig, text_cleaner
 
 logger = logging.getLogger(__name__)
 
@@ -294,7 +294,7 @@ class StreamService:
         metrics.posts_consumed.inc(len(envelopes))
         metrics.batch_size.observe(len(envelopes))
         started = time.perf_counter()
-        accepted, dead_letters = split_batch(envelopes, batch_cleaner(self._cleaning))
+        accepted, dead_letters = split_batch(envelopes, text_cleaner(self._cleaning))
         accepted = first_per_post_id(accepted)
         metrics.stage_duration.labels("decode").observe(time.perf_counter() - started)
         for letter in dead_letters:

@@ -1,6 +1,6 @@
 """Text cleaning shared by training and serving; torch-free by design."""
 
-from textclean.clean import batch_cleaner, clean_text, clean_tokens, text_cleaner
+from textclean.clean import clean_text, clean_tokens, text_cleaner
 from textclean.config import NUMBER_TOKEN, URL_TOKEN, USER_TOKEN, CleaningConfig
 from textclean.errors import TextCleanError
 
@@ -10,7 +10,6 @@ __all__ = [
     "USER_TOKEN",
     "CleaningConfig",
     "TextCleanError",
-    "batch_cleaner",
     "clean_text",
     "clean_tokens",
     "text_cleaner",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import cache, lru_cache, partial
 
 import regex
@@ -18,13 +18,11 @@ from textclean.tokenize import (
     independent_parts,
     other_part_tokens,
     plain_handle,
-    spanning_starts,
     tweet_tokens,
     words_and_stops,
 )
 
-# No NUL inside a tag: `batch_cleaner` joins texts with NULs, and a tag must not span two.
-_HTML_TAG_RE = re.compile(r"<\s*/?\s*[a-zA-Z][^<>\x00]{0,40}>")
+_HTML_TAG_RE = re.compile(r"<\s*/?\s*[a-zA-Z][^<>]{0,40}>")
 _URL_RE = re.compile(r"^(?:https?://|www\.)\S+$|^\S+\.(?:com|org|net|ly|co)(?:/\S*)?$", re.I)
 _MENTION_RE = re.compile(r"^@\w+$")
 _HASHTAG_RE = re.compile(r"^#(\w+)$")
@@ -244,46 +242,3 @@ def text_cleaner(config: CleaningConfig) -> Callable[[str], str]:
         return " ".join(filter(None, map(cleaned_part, parts)))
 
     return clean
-
-
-# Texts of a batch are joined by a NUL between spaces: a part of its own, which cleans to itself,
-# and which no text of a batch this way holds.
-_BATCH_SEPARATOR = " \x00 "
-
-
-@cache
-def batch_cleaner(config: CleaningConfig) -> Callable[[Sequence[str]], list[str]]:
-    """`[clean_text(text, config) for text in texts]`, in a few calls for the whole batch.
-
-    The texts are joined, their markup stripped and their parts looked up as one text, and the
-    result is split where the texts met: the Python call, split and join per text took half
-    the time of cleaning a text whose parts are all known. A text where a token may span a
-    space is cleaned again on its own; if any text holds a NUL, each is cleaned on its own.
-    """
-    clean = text_cleaner(config)
-    cleaned_part = _part_memo(config).__getitem__
-
-    def clean_batch(texts: Sequence[str]) -> list[str]:
-        joined = _BATCH_SEPARATOR.join(texts)
-        if joined.count("\x00") != len(texts) - 1:  # a text holds a NUL (or there are none)
-            return list(map(clean, texts))
-        joined = strip_markup(joined, config)
-        cleaned = " ".join(filter(None, map(cleaned_part, joined.split(" "))))
-        results = list(map(str.strip, cleaned.split("\x00")))
-        if len(results) != len(texts):  # a cleaning rule took a NUL away: never seen
-            return list(map(clean, texts))
-        for index in _text_indices(joined, spanning_starts(joined)):
-            results[index] = clean(texts[index])
-        return results
-
-    return clean_batch
-
-
-def _text_indices(joined: str, starts: list[int]) -> set[int]:
-    """The index of the text that holds each position (in order) of texts joined by NULs."""
-    indices, index, previous = set(), 0, 0
-    for start in starts:
-        index += joined.count("\x00", previous, start)
-        indices.add(index)
-        previous = start
-    return indices

@@ -21,7 +21,6 @@ cases.
 from __future__ import annotations
 
 import re
-from itertools import chain
 
 import regex
 from nltk.tokenize import TweetTokenizer
@@ -81,15 +80,6 @@ def independent_parts(text: str) -> list[str] | None:
     ):
         return None
     return text.split(" ")
-
-
-def spanning_starts(text: str) -> list[int]:
-    """Where in `text` a token may span a space (what makes `independent_parts` give None):
-    the start of each match, in order. For many texts joined at once."""
-    matches = [_SPACED_DIGITS.finditer(text), _SPACED_DOTS.finditer(text)]
-    if "&" in text:
-        matches.append(_ENTITY.finditer(text, concurrent=False))
-    return sorted(match.start() for match in chain.from_iterable(matches))
 
 
 def tweet_tokens(text: str) -> list[str]:

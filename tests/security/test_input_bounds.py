@@ -44,9 +44,9 @@ def test_the_limits_are_the_documented_ones() -> None:
 def test_refused_messages_never_reach_cleaning_or_the_model() -> None:
     cleaned: list[str] = []
 
-    def clean(texts: list[str]) -> list[str]:
-        cleaned.extend(texts)
-        return texts
+    def clean(text: str) -> str:
+        cleaned.append(text)
+        return text
 
     values = [
         b"\xff" * 100,

@@ -37,10 +37,6 @@ def post(post_id: str, text: str, **fields: object) -> bytes:
     return json.dumps({"post_id": post_id, "text": text, **fields}).encode()
 
 
-def lowered(texts: list[str]) -> list[str]:
-    return [text.lower() for text in texts]
-
-
 def test_split_batch_separates_good_from_bad_and_cleans_the_good() -> None:
     batch = [
         envelope(0, post("a", "Hello World")),
@@ -48,7 +44,7 @@ def test_split_batch_separates_good_from_bad_and_cleans_the_good() -> None:
         envelope(2, post("b", "")),
         envelope(3, post("c", "hello world")),
     ]
-    accepted, rejected = split_batch(batch, lowered)
+    accepted, rejected = split_batch(batch, str.lower)
     assert [item.post.post_id for item in accepted] == ["a", "c"]
     assert [item.cleaned_text for item in accepted] == ["hello world", "hello world"]
     assert [(d.envelope.offset, d.reason) for d in rejected] == [
@@ -60,7 +56,7 @@ def test_split_batch_separates_good_from_bad_and_cleans_the_good() -> None:
 
 def test_a_post_id_repeated_in_a_batch_keeps_its_first_version() -> None:
     accepted, _ = split_batch(
-        [envelope(0, post("a", "first")), envelope(1, post("a", "second"))], lowered
+        [envelope(0, post("a", "first")), envelope(1, post("a", "second"))], str.lower
     )
     assert [item.post.text for item in first_per_post_id(accepted)] == ["first"]
 
@@ -71,7 +67,7 @@ def as_dicts(columns: list[list[object]]) -> list[dict[str, object]]:
 
 def test_result_columns_follow_the_column_order() -> None:
     item = Envelope("posts", 2, 8, 1_700_000_000_009, None, post("b", "Meh", author="x"))
-    accepted, _ = split_batch([envelope(7, post("a", "Nice")), item], lowered)
+    accepted, _ = split_batch([envelope(7, post("a", "Nice")), item], str.lower)
     verdicts = {
         "nice": Verdict(Prediction("positive", 0.9, 0.9), cached=True),
         "meh": Verdict(Prediction("negative", 0.2, 0.8), cached=False),
@@ -105,7 +101,7 @@ def test_result_columns_follow_the_column_order() -> None:
 def test_a_kafka_timestamp_out_of_python_dates_stores_no_produced_at(timestamp_ms: int) -> None:
     # Producers set the timestamp and brokers take any: it must not fail the batch for ever.
     item = Envelope("posts", 0, 7, timestamp_ms, None, post("a", "Nice"))
-    accepted, _ = split_batch([item], lowered)
+    accepted, _ = split_batch([item], str.lower)
     verdict = Verdict(Prediction("positive", 0.9, 0.9), cached=False)
     columns = result_columns(accepted, {"nice": verdict}, "v1", datetime(2026, 1, 1, tzinfo=UTC))
     assert as_dicts(columns)[0]["produced_at"] is None
@@ -117,7 +113,7 @@ def test_offsets_to_commit_are_one_past_the_last_per_partition() -> None:
 
 
 def test_dead_letters_carry_source_position_and_reason() -> None:
-    _, rejected = split_batch([envelope(4, b"\xff" * 5000, partition=2)], lowered)
+    _, rejected = split_batch([envelope(4, b"\xff" * 5000, partition=2)], str.lower)
     failed_at = datetime(2026, 1, 1, tzinfo=UTC)
     headers = dict(dead_letter_headers(rejected[0], failed_at))
     assert headers["dlq.reason"] == b"invalid_utf8"
@@ -131,7 +127,7 @@ def test_dead_letters_carry_source_position_and_reason() -> None:
 
 def test_a_dead_letter_carries_the_original_bytes_up_to_the_size_limit() -> None:
     values = [b"{bad", b"x" * (MAX_POST_BYTES + 1), b"y" * 5_000_000, None]
-    _, rejected = split_batch([envelope(i, v) for i, v in enumerate(values)], lowered)
+    _, rejected = split_batch([envelope(i, v) for i, v in enumerate(values)], str.lower)
     carried = [dead_letter_value(letter) for letter in rejected]
     # A copy of a huge message (plus headers) would be refused by the broker, for ever; a
     # null value (a tombstone) cannot be sent without a key.

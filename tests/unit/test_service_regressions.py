@@ -40,7 +40,7 @@ def _envelope(value: bytes) -> Envelope:
     ],
 )
 def test_posts_holding_nul_are_dead_letters_not_crashes(post: dict[str, object]) -> None:
-    accepted, rejected = split_batch([_envelope(json.dumps(post).encode())], list)
+    accepted, rejected = split_batch([_envelope(json.dumps(post).encode())], str)
     assert accepted == []
     assert [letter.reason for letter in rejected] == [DeadLetterReason.SCHEMA_VIOLATION]
     assert "NUL" in rejected[0].detail
@@ -53,7 +53,7 @@ def test_posts_holding_nul_are_dead_letters_not_crashes(post: dict[str, object])
 def test_a_raw_nul_byte_is_malformed_json(value: bytes) -> None:
     # split_batch looks for NUL in accepted posts only as the escape \u0000: a raw one must
     # never get that far.
-    accepted, rejected = split_batch([_envelope(value)], list)
+    accepted, rejected = split_batch([_envelope(value)], str)
     assert accepted == []
     assert [letter.reason for letter in rejected] == [DeadLetterReason.MALFORMED_JSON]
 

@@ -6,7 +6,7 @@ import pytest
 from nltk.tokenize import TweetTokenizer
 
 from benchmarks.tokenizer_parity import reference_tokens
-from textclean import CleaningConfig, batch_cleaner, clean_text, clean_tokens
+from textclean import CleaningConfig, clean_text, clean_tokens
 from textclean import clean as clean_module
 from textclean.tokenize import independent_parts, part_tokens, tweet_tokens
 
@@ -60,38 +60,6 @@ def test_cleaning_by_parts_matches_whole_text_cleaning(text: str, config: Cleani
     for _ in range(2):  # the second time from the memo
         assert clean_tokens(text, config) == expected
         assert clean_text(text, config) == " ".join(expected)
-
-
-@pytest.mark.parametrize(
-    "config",
-    [
-        CleaningConfig(),
-        CleaningConfig(remove_stopwords=True, punctuation="remove", strip_html=False),
-    ],
-)
-def test_a_batch_is_cleaned_as_each_of_its_texts(config: CleaningConfig) -> None:
-    generator = random.Random(3)
-    texts = [
-        *SAMPLES,
-        "ends with <b",  # a tag must not span two texts
-        "i> and 555",
-        "1 2",  # spaced digits, in a text of their own, then at the end of one
-        "a &amp",
-        "#x41; b",
-        ". .",
-    ]
-    batches = [texts, list(reversed(texts)), [], [""], ["", ""], generator.sample(texts, 10)]
-    for batch in batches:
-        expected = [clean_text(text, config) for text in batch]
-        assert batch_cleaner(config)(batch) == expected
-        assert batch_cleaner(config)(batch) == expected  # again, from the memo
-
-
-def test_a_batch_with_a_nul_in_a_text_is_cleaned_text_by_text() -> None:
-    batch = ["good \x00 day", "hello \x00", "\x00", "fine"]
-    cleaned = batch_cleaner(CleaningConfig())(batch)
-    assert cleaned == [clean_text(text, CleaningConfig()) for text in batch]
-    assert len(cleaned) == 4
 
 
 @pytest.mark.parametrize("text", ["ring 555 1234", "wait . . .", "me &amp; you", "+1 (800) 555"])
