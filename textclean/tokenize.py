@@ -29,7 +29,8 @@ from nltk.tokenize.casual import ENT_RE, HANG_RE, _replace_html_entities
 _TOKENIZER = TweetTokenizer(preserve_case=True, reduce_len=False, strip_handles=False)
 # The tokenizer's own expression without nltk's per-call time limit, which costs a quarter of
 # a short part's time. The limit guards against long digit runs (super-linear backtracking);
-# it is kept for parts longer than _UNTIMED_CHARS.
+# it is kept for texts longer than a tweet, _UNTIMED_CHARS (at that length the worst run of
+# digits or dashes took 0.2-0.6 ms).
 _WORDS = regex.compile(_TOKENIZER.PHONE_WORD_RE.pattern, _TOKENIZER.PHONE_WORD_RE.flags)
 # The same expression in the standard engine, for ASCII parts only: it runs it in 55-60 % of
 # the time, and the two agree on ASCII; on other text their Unicode classes differ (65 of
@@ -37,7 +38,7 @@ _WORDS = regex.compile(_TOKENIZER.PHONE_WORD_RE.pattern, _TOKENIZER.PHONE_WORD_R
 _ASCII_WORDS = re.compile(
     _TOKENIZER.PHONE_WORD_RE.pattern, _TOKENIZER.PHONE_WORD_RE.flags & (re.I | re.U | re.X)
 )
-_UNTIMED_CHARS = 64
+_UNTIMED_CHARS = 280
 # Two expressions rather than one alternation: re scans for each one's first character.
 _SPACED_DIGITS = re.compile(r"\d[*\-.()+]*\s[\s*\-.()+]*+\d")
 _SPACED_DOTS = re.compile(r"\.[^\S\r\n]++\.")
@@ -90,8 +91,17 @@ def tweet_tokens(text: str) -> list[str]:
     """
     if "&" in text:
         text = _replace_html_entities(text)
-    text = _HANG.sub(r"\1\1\1", text, concurrent=False)
-    return _TOKENIZER.PHONE_WORD_RE.findall(text, concurrent=False)  # with nltk's time limit
+    return _expression_tokens(_HANG.sub(r"\1\1\1", text, concurrent=False))
+
+
+def _expression_tokens(text: str) -> list[str]:
+    """The tokenizer's expression over `text` (entities decoded, runs shortened): in `re` for
+    ASCII, with nltk's time limit for a text longer than a tweet."""
+    if len(text) > _UNTIMED_CHARS:
+        return _TOKENIZER.PHONE_WORD_RE.findall(text, concurrent=False)
+    if text.isascii():
+        return _ASCII_WORDS.findall(text)
+    return _WORDS.findall(text, concurrent=False)
 
 
 def plain_handle(part: str) -> bool:
@@ -138,8 +148,4 @@ def other_part_tokens(part: str) -> list[str]:
     part = _runs_shortened(part)
     if plain_handle(part):
         return [part]
-    if len(part) > _UNTIMED_CHARS:
-        return _TOKENIZER.PHONE_WORD_RE.findall(part, concurrent=False)
-    if part.isascii():
-        return _ASCII_WORDS.findall(part)
-    return _WORDS.findall(part, concurrent=False)
+    return _expression_tokens(part)
