@@ -28,7 +28,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -70,6 +70,10 @@ def pipeline(texts: list[str]) -> Callable[[], None]:
         return [np.linspace(-2, 2, rows * outputs, dtype=np.float32).reshape(rows, outputs)]
 
     model._session.run = fixed_logits  # type: ignore[method-assign]
+    if hasattr(cache_key, "cache_info"):  # older checkouts: the function remembers its keys
+        key_of = partial(cache_key, model.version)
+    else:  # as PredictionCache remembers them
+        key_of = lru_cache(maxsize=16_384)(partial(cache_key, model.version))
     try:
         from textclean import text_cleaner  # as the service cleans
 
@@ -90,9 +94,9 @@ def pipeline(texts: list[str]) -> Callable[[], None]:
             accepted = first_per_post_id(accepted)
             next_offsets(batch)
             texts_to_classify = unique_texts(accepted)
-            [cache_key(model.version, text) for text in texts_to_classify]  # the lookup
+            list(map(key_of, texts_to_classify))  # the lookup
             predictions = model.predict_cleaned(texts_to_classify)
-            [cache_key(model.version, text) for text in texts_to_classify]  # the write
+            list(map(key_of, texts_to_classify))  # the write
             [encode_prediction(prediction) for prediction in predictions]
             verdicts = {
                 text: Verdict(prediction, cached=False)

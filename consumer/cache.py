@@ -11,7 +11,8 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from functools import lru_cache
+from functools import lru_cache, partial
+from operator import itemgetter
 
 import redis
 
@@ -30,9 +31,6 @@ end
 """
 
 
-# Each key is needed twice, for the lookup and for the write after the batch is stored; a
-# few batches lie between the two (MAX_UNSTORED and the queued cache writes of the service).
-@lru_cache(maxsize=16_384)
 def cache_key(model_version: str, cleaned_text: str) -> str:
     digest = hashlib.blake2b(cleaned_text.encode(), digest_size=16).hexdigest()
     return f"sentiment:{model_version}:{digest}"
@@ -73,6 +71,10 @@ class PredictionCache:
         self._retry_after = retry_after_seconds
         self._skip_until = 0.0
         self._set_many = client.register_script(_SET_MANY_WITH_EXPIRY) if client else None
+        # Each key is needed twice, for the lookup and for the write after the batch is stored;
+        # a few batches lie between the two (MAX_UNSTORED and the queued cache writes of the
+        # service). Keyed by the text alone: no tuple to build and hash per lookup.
+        self._key = lru_cache(maxsize=16_384)(partial(cache_key, model_version))
 
     @property
     def available(self) -> bool:
@@ -82,7 +84,7 @@ class PredictionCache:
         """One round trip; a miss (or an unusable cache) is None."""
         if not cleaned_texts or not self.available:
             return [None] * len(cleaned_texts)
-        keys = [cache_key(self._version, text) for text in cleaned_texts]
+        keys = list(map(self._key, cleaned_texts))
         try:
             values = self._client.mget(keys)  # type: ignore[union-attr]
         except redis.RedisError as error:
@@ -93,8 +95,8 @@ class PredictionCache:
     def put_many(self, entries: Sequence[tuple[str, Prediction]]) -> None:
         if not entries or not self.available:
             return
-        keys = [cache_key(self._version, text) for text, _ in entries]
-        values = [encode_prediction(prediction) for _, prediction in entries]
+        keys = list(map(self._key, map(itemgetter(0), entries)))
+        values = list(map(encode_prediction, map(itemgetter(1), entries)))
         try:
             self._set_many(keys=keys, args=[self._ttl, *values])  # type: ignore[misc]
         except redis.RedisError as error:
