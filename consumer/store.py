@@ -133,16 +133,25 @@ def stage_columns(columns: Sequence[Sequence[object]]) -> StagedRows:
     )
 
 
+# psycopg2 reads the COPY data in pieces of this size. Bytes in a few large pieces: a batch's
+# text read 8 kB at a time, each piece encoded on its own, took a fifth more of the writer's CPU.
+_COPY_READ_BYTES = 1 << 20
+
+
+def _copy_source(staged: StagedRows) -> io.BytesIO:
+    return io.BytesIO(staged.copy_text.encode())
+
+
 def _copy(cursor: psycopg2.extensions.cursor, staged: StagedRows) -> int:
     """COPY into the table itself; raises UniqueViolation if a post is stored already."""
-    cursor.copy_from(io.StringIO(staged.copy_text), "results", columns=staged.columns)
+    cursor.copy_from(_copy_source(staged), "results", columns=staged.columns, size=_COPY_READ_BYTES)
     return int(cursor.rowcount)
 
 
 def _merge(cursor: psycopg2.extensions.cursor, staged: StagedRows) -> int:
     """COPY into a temporary table, then insert the posts not stored yet; returns how many."""
     cursor.execute(_CREATE_STAGE)
-    cursor.copy_from(io.StringIO(staged.copy_text), _STAGE, columns=staged.columns)
+    cursor.copy_from(_copy_source(staged), _STAGE, columns=staged.columns, size=_COPY_READ_BYTES)
     cursor.execute(_MERGE_STAGE)
     (inserted,) = cursor.fetchone()  # type: ignore[misc]
     return int(inserted)
@@ -275,6 +284,9 @@ class ResultStore:
                 self._dsn,
                 connect_timeout=self._connect_timeout,
                 application_name="sentiment-consumer",
+                # The COPY data is sent as UTF-8 bytes (_copy_source), whatever the server's
+                # default client encoding.
+                client_encoding="UTF8",
                 **connection_options(self._dsn),
             )
             try:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import psycopg2
 import pytest
+from psycopg2.extensions import make_dsn
 
 from consumer.batch import RESULT_COLUMNS
 from consumer.store import ResultStore, StoreUnavailable
@@ -46,9 +47,14 @@ def _row(post_id: str, text: str, **overrides: object) -> tuple[object, ...]:
     return tuple(values[column] for column in RESULT_COLUMNS)
 
 
-def test_values_round_trip_exactly(database_factory: Callable[..., str]) -> None:
+@pytest.mark.parametrize("client_encoding", [None, "LATIN1"])
+def test_values_round_trip_exactly(
+    database_factory: Callable[..., str], client_encoding: str | None
+) -> None:
     dsn = database_factory()
-    store = ResultStore(dsn)
+    # The COPY data goes as UTF-8 bytes, even for a DSN that asks for another encoding.
+    given = make_dsn(dsn, client_encoding=client_encoding) if client_encoding else dsn
+    store = ResultStore(given)
     rows = [_row(f"post-{i}", text) for i, text in enumerate(HOSTILE_TEXTS)]
     rows.append(_row("nulls", "plain", created_at=None, source=None, kafka_partition=None))
 
