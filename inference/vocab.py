@@ -71,7 +71,7 @@ class Vocab:
         """`encode_padded` of each text's whitespace-separated tokens, for many texts.
 
         The serving path: `clean_text` joins tokens by single spaces, so the whole batch is
-        split once, in C, instead of text by text (less than half the time per post). Texts in
+        split once, in C, instead of text by text (3.6 -> 2.0 µs per post). Texts in
         any other form (other whitespace, runs of spaces, too many tokens) take
         `encode_padded`, with the same result.
         """
