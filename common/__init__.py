@@ -1,1 +1,1 @@
-"""Pieces every service shares: connection settings and structured logging."""
+"""Pieces every service shares: connection settings, structured logging, bulk NamedTuples."""

@@ -7,17 +7,15 @@ rows for the database → offsets to commit.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from itertools import repeat
 from operator import attrgetter
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol
 
+from common.tuples import named_tuples
 from inference import Prediction
 from schemas.decode import Rejection, decode_post
 from schemas.messages import MAX_POST_BYTES, DeadLetterReason, IncomingPost
-
-T = TypeVar("T", bound=tuple[Any, ...])
 
 
 class Record(Protocol):
@@ -121,7 +119,7 @@ def nul_field(post: IncomingPost) -> str | None:
 
 def first_per_post_id(accepted: Sequence[Accepted]) -> list[Accepted]:
     """A post id seen twice in one batch is stored once, as the first one (like the table)."""
-    if len(set(_each("post_id", _each("post", accepted)))) == len(accepted):
+    if len(set(_each("post.post_id", accepted))) == len(accepted):
         return list(accepted)
     seen: set[str] = set()
     unique = []
@@ -184,11 +182,6 @@ def result_columns(
 
 def _each(attribute: str, items: Iterable[Any]) -> list[Any]:
     return list(map(attrgetter(attribute), items))
-
-
-def named_tuples(cls: type[T], *columns: Iterable[Any]) -> Iterator[T]:
-    """`map(cls, *columns)` for a NamedTuple class, without its Python `__new__` per tuple."""
-    return map(tuple.__new__, repeat(cls), zip(*columns, strict=True))
 
 
 def produced_at(timestamp_ms: int) -> datetime | None:

@@ -65,7 +65,6 @@ class PredictionCache:
         retry_after_seconds: float = 5.0,
     ) -> None:
         self._client = client
-        self._version = model_version
         self._ttl = ttl_seconds
         self._metrics = metrics
         self._retry_after = retry_after_seconds

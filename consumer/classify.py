@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from consumer.batch import Verdict, named_tuples
+from common.tuples import named_tuples
+from consumer.batch import Verdict
 from consumer.cache import PredictionCache
 from consumer.metrics import Metrics
 from inference import SentimentModel

@@ -138,20 +138,21 @@ def stage_columns(columns: Sequence[Sequence[object]]) -> StagedRows:
 _COPY_READ_BYTES = 1 << 20
 
 
-def _copy_source(staged: StagedRows) -> io.BytesIO:
-    return io.BytesIO(staged.copy_text.encode())
+def _copy_into(cursor: psycopg2.extensions.cursor, table: str, staged: StagedRows) -> None:
+    data = io.BytesIO(staged.copy_text.encode())
+    cursor.copy_from(data, table, columns=staged.columns, size=_COPY_READ_BYTES)
 
 
 def _copy(cursor: psycopg2.extensions.cursor, staged: StagedRows) -> int:
     """COPY into the table itself; raises UniqueViolation if a post is stored already."""
-    cursor.copy_from(_copy_source(staged), "results", columns=staged.columns, size=_COPY_READ_BYTES)
+    _copy_into(cursor, "results", staged)
     return int(cursor.rowcount)
 
 
 def _merge(cursor: psycopg2.extensions.cursor, staged: StagedRows) -> int:
     """COPY into a temporary table, then insert the posts not stored yet; returns how many."""
     cursor.execute(_CREATE_STAGE)
-    cursor.copy_from(_copy_source(staged), _STAGE, columns=staged.columns, size=_COPY_READ_BYTES)
+    _copy_into(cursor, _STAGE, staged)
     cursor.execute(_MERGE_STAGE)
     (inserted,) = cursor.fetchone()  # type: ignore[misc]
     return int(inserted)
@@ -284,7 +285,7 @@ class ResultStore:
                 self._dsn,
                 connect_timeout=self._connect_timeout,
                 application_name="sentiment-consumer",
-                # The COPY data is sent as UTF-8 bytes (_copy_source), whatever the server's
+                # The COPY data is sent as UTF-8 bytes (_copy_into), whatever the server's
                 # default client encoding.
                 client_encoding="UTF8",
                 **connection_options(self._dsn),

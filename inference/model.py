@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import repeat
 from typing import NamedTuple
 
 import numpy as np
 import onnxruntime as ort
 
+from common.tuples import named_tuples
 from inference.bundle import ModelBundle
 from inference.decision import NEUTRAL, class_probabilities, decide
 from inference.errors import BundleError
@@ -112,8 +112,7 @@ class SentimentModel:
         names = map(self.bundle.labels.__getitem__, labels.tolist())
         positive = p_pos.round(PROBABILITY_DECIMALS).tolist()
         sure = confidence.round(PROBABILITY_DECIMALS).tolist()
-        # tuple.__new__ makes the NamedTuple without a Python call (its __new__) per post.
-        return list(map(tuple.__new__, repeat(Prediction), zip(names, positive, sure, strict=True)))
+        return list(named_tuples(Prediction, names, positive, sure))
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         cleaning = self.bundle.cleaning

@@ -78,11 +78,8 @@ class Vocab:
         if "" in texts:  # no tokens: one <unk>, as `encode` gives it
             texts = [text or UNK for text in texts]
         joined = " ".join(texts)
-        # isprintable() is false for every whitespace character but the space.
-        if "  " in joined or joined[:1] == " " or joined[-1:] == " " or not joined.isprintable():
-            return self.encode_padded([text.split() for text in texts], max_len, tail_tokens)
-        lengths = np.fromiter(map(str.count, texts, repeat(" ")), np.int64, len(texts)) + 1
-        if len(texts) and lengths.max() > max_len:
+        lengths = _joined_lengths(texts, joined, max_len)
+        if lengths is None:
             return self.encode_padded([text.split() for text in texts], max_len, tail_tokens)
         flat = joined.split(" ")
         return self._padded(map(self.index.get, flat, repeat(self.unk_id)), lengths)
@@ -96,6 +93,16 @@ class Vocab:
         if not isinstance(tokens, list):
             raise ValueError("vocab.json: 'tokens' must be a list")
         return cls(tuple(tokens))
+
+
+def _joined_lengths(texts: Sequence[str], joined: str, max_len: int) -> np.ndarray | None:
+    """Tokens per text if every text is tokens joined by single spaces, none longer than
+    max_len tokens; else None."""
+    # isprintable() is false for every whitespace character but the space.
+    if "  " in joined or joined[:1] == " " or joined[-1:] == " " or not joined.isprintable():
+        return None
+    lengths = np.fromiter(map(str.count, texts, repeat(" ")), np.int64, len(texts)) + 1
+    return None if len(texts) and lengths.max() > max_len else lengths
 
 
 def truncate(tokens: Sequence[str], max_len: int, tail_tokens: int) -> Sequence[str]:
