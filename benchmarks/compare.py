@@ -3,7 +3,7 @@
     git worktree add /tmp/before <commit>
     python -m benchmarks.compare /tmp/before . --rounds 3
 
-This machine's speed drifts by the hour (README, Performance), so two benchmark runs minutes
+This machine's speed drifts by the hour (docs/performance.md), so two benchmark runs minutes
 apart do not compare two versions; runs that alternate on one embedded stack do. Each round
 measures the model alone, then fills a topic and drains it with one consumer started from
 each checkout in turn (its code and its own bundle; the model-alone rate is this checkout's).

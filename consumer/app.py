@@ -38,7 +38,7 @@ GIL_SWITCH_INTERVAL_S = 0.001
 # collection walked them all: ~160 ms, with the GIL. And the youngest generation was collected
 # every 700 allocations, about every 15 posts. Frozen after startup, and the youngest collected
 # every GC_YOUNG_ALLOCATIONS, one saturation run spent 0.6 s collecting instead of 2.2 s
-# (README, Performance).
+# (docs/performance.md).
 GC_YOUNG_ALLOCATIONS = 50_000
 
 

@@ -21,7 +21,7 @@ class ConsumerSettings(KafkaSettings, RedisSettings, PostgresSettings):
         default=None, description="Publish each result here too (off when unset)."
     )
     # Each batch pays fixed costs (thread hand-overs, a Redis round trip, a transaction, a
-    # commit): 1,024 stored 29-35 % more posts/s than 256 at saturation (README, Performance).
+    # commit): 1,024 stored 29-35 % more posts/s than 256 at saturation (docs/performance.md).
     # Below saturation the wait closes batches long before they are full.
     batch_max_size: int = Field(default=1024, ge=1, le=10_000)
     batch_max_wait_ms: int = Field(default=50, ge=0, le=60_000)

@@ -147,7 +147,7 @@ def add_chunk_loop(model: onnx.ModelProto) -> onnx.ModelProto:
 
     Why one call: every call into onnxruntime from Python releases the GIL and has to take it
     back, which beside a busy thread waits up to the switch interval; one call per chunk made
-    the serving thread wait longer than the model ran (README, Performance).
+    the serving thread wait longer than the model ran (docs/performance.md).
     Works on the INT8 graph too. A model that already has the loop is returned unchanged.
     """
     graph = model.graph

@@ -10,7 +10,7 @@ BENCHMARKS = [
     f"benchmarks.{name}"
     for name in (
         "e2e", "soak", "compare", "model_speed", "model_gil", "poll_contention", "regex_gil",
-        "tokenizer_parity", "instructions",
+        "tokenizer_parity", "instructions", "targets",
     )
 ]  # fmt: skip
 
