@@ -12,13 +12,13 @@ Prints one JSON line per run.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
 from pathlib import Path
 
 from benchmarks.e2e import DATA_DIR, Bench, embedded_stack, load_tweets, model_only, run_saturation
+from common.cli import documented_parser
 from inference import DEFAULT_BUNDLE_PATH
 
 # Where a checkout keeps its released bundle: a change to the bundle is part of what it compares.
@@ -26,11 +26,7 @@ BUNDLE_IN_CHECKOUT = DEFAULT_BUNDLE_PATH.relative_to(Path(__file__).resolve().pa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.compare",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = documented_parser("python -m benchmarks.compare", __doc__)
     parser.add_argument("checkouts", type=Path, nargs="+", help="repository folders to compare")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--posts", type=int, default=60_000)

@@ -19,7 +19,6 @@ the bundle version and the settings.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -42,6 +41,7 @@ import psycopg2
 import redis
 from kafka import KafkaProducer
 
+from common.cli import documented_parser
 from consumer.processes import ConsumerProcess, service_env
 from consumer.settings import ConsumerSettings
 from devstack import EmbeddedStack, StackConfig
@@ -578,11 +578,7 @@ def build_plan(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.e2e",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = documented_parser("python -m benchmarks.e2e", __doc__)
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder of tweet CSVs")
     parser.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE_PATH)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)

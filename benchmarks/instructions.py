@@ -140,6 +140,8 @@ def instructions(repo: Path, texts_file: Path, posts: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Not common.cli's parser: this file also runs against other checkouts (--repo), and
+    # imports nothing of the repository's at the top.
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.instructions",
         description=__doc__,

@@ -9,7 +9,6 @@ tuples out of a partition's fetched data. Prints µs per record, best of 5.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -20,6 +19,7 @@ from kafka.record.memory_records import MemoryRecords, MemoryRecordsBuilder
 from kafka.structs import TopicPartition
 
 from benchmarks.e2e import DATA_DIR, load_tweets
+from common.cli import documented_parser
 from consumer.records import CDecodedPartitionRecords
 from producer.publisher import encode
 from schemas.messages import IncomingPost
@@ -55,11 +55,7 @@ def us_per_record(kind: type, data: bytes, count: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.kafka_records",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = documented_parser("python -m benchmarks.kafka_records", __doc__)
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder of tweet CSVs")
     parser.add_argument("--posts", type=int, default=20_000)
     args = parser.parse_args(argv)

@@ -12,7 +12,6 @@ GIL back 16 times. This times 256-post batches of real tweets (sorted by length,
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import threading
@@ -24,6 +23,7 @@ import numpy as np
 
 from benchmarks.e2e import DATA_DIR, load_tweets
 from benchmarks.regex_gil import busy_python
+from common.cli import documented_parser
 from consumer.app import GIL_SWITCH_INTERVAL_S
 from inference import DEFAULT_BUNDLE_PATH, ModelBundle
 from inference.model import (
@@ -63,11 +63,7 @@ def posts_per_second(classify: Callable[[Feed], None], feeds: list[Feed], second
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.model_gil",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = documented_parser("python -m benchmarks.model_gil", __doc__)
     parser.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE_PATH)
     parser.add_argument("--data", type=Path, default=DATA_DIR)
     parser.add_argument("--seconds", type=float, default=4.0, help="per measurement")

@@ -12,7 +12,6 @@ a batch), with and without a busy thread, at several switch intervals.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import threading
@@ -21,6 +20,7 @@ import time
 from kafka import KafkaConsumer, KafkaProducer
 
 from benchmarks.e2e import embedded_stack
+from common.cli import documented_parser
 
 RECORDS = 30_000
 POLL_RECORDS = 256
@@ -82,11 +82,7 @@ def drain(bootstrap: str, topic: str, busy_thread: bool, switch_interval: float)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.poll_contention",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = documented_parser("python -m benchmarks.poll_contention", __doc__)
     parser.add_argument("--intervals-ms", type=float, nargs="+", default=[5.0, 1.0, 0.5])
     args = parser.parse_args(argv)
     with embedded_stack("poll-") as (stack, _):

@@ -11,13 +11,13 @@ expression on typical tweet parts: alone, and beside a busy thread, both ways.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import threading
 import time
 from collections.abc import Callable
 
+from common.cli import documented_parser
 from consumer.app import GIL_SWITCH_INTERVAL_S
 from textclean.tokenize import _WORDS
 
@@ -39,11 +39,7 @@ def busy_python(stop: threading.Event) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.regex_gil",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = documented_parser("python -m benchmarks.regex_gil", __doc__)
     parser.add_argument("--calls", type=int, default=3_500)
     args = parser.parse_args(argv)
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)

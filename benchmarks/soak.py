@@ -9,7 +9,6 @@ be stored exactly once. Writes a JSON file and a PNG of RSS and stored rows over
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from benchmarks.e2e import (
     start_all,
     stop_all,
 )
+from common.cli import documented_parser
 from inference import DEFAULT_BUNDLE_PATH
 
 
@@ -108,11 +108,7 @@ def plot(result: dict, path: Path) -> None:  # type: ignore[type-arg]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.soak",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = documented_parser("python -m benchmarks.soak", __doc__)
     parser.add_argument("--posts", type=int, default=1_000_000)
     parser.add_argument("--rate", type=float, help="posts/s (default: as fast as possible)")
     parser.add_argument("--data", type=Path, default=DATA_DIR)

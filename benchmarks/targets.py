@@ -14,11 +14,12 @@ bound that two consumers reach here (README, Performance).
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from common.cli import documented_parser
 
 BOTH_BOUND = 2.25  # C + S at most this many M (1.6 x 0.5 x 2 cores, at 90 % of them)
 SERVERS = ("kafka_cpu_us_per_post", "redis_cpu_us_per_post", "postgres_cpu_us_per_post")
@@ -87,11 +88,7 @@ def table(rows: Sequence[RunTargets]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.targets",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = documented_parser("python -m benchmarks.targets", __doc__)
     parser.add_argument("results", type=Path, nargs="+", help="e2e-*.json files")
     args = parser.parse_args(argv)
     rows = []

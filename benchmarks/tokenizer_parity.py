@@ -12,7 +12,6 @@ differences, and microseconds per text of each path on one core.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from nltk.tokenize import TweetTokenizer
 
+from common.cli import documented_parser
 from inference import DEFAULT_BUNDLE_PATH, ModelBundle
 from producer.sources import read_rows
 from textclean import CleaningConfig, clean_text, clean_tokens
@@ -49,11 +49,7 @@ def timed(function, texts: list[str]) -> tuple[list[list[str]], float]:  # type:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.tokenizer_parity",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = documented_parser("python -m benchmarks.tokenizer_parity", __doc__)
     parser.add_argument("--data", type=Path, nargs="+", default=[Path("../shared/data")])
     parser.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE_PATH)
     args = parser.parse_args(argv)

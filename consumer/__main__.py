@@ -10,19 +10,14 @@ Settings come from SENTIMENT_* environment variables (see README); flags overrid
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from common.cli import positive_int
+from common.cli import documented_parser, positive_int
 from common.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m consumer",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = documented_parser("python -m consumer", __doc__)
     commands = parser.add_subparsers(dest="command")
     run = commands.add_parser("run", help="run the service (default)")
     run.add_argument("--http-port", type=int, help="env SENTIMENT_HTTP_PORT (default 8000)")

@@ -18,7 +18,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from common.cli import positive_int
+from common.cli import documented_parser, positive_int
 from common.logs import configure_logging
 from producer.pacing import Pacer
 from producer.publisher import ReplayReport, encode, looped, make_producer, replay
@@ -31,11 +31,7 @@ INTERRUPTED = 130  # the shell's exit status for Ctrl-C
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m producer",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = documented_parser("python -m producer", __doc__)
     parser.add_argument("--bootstrap-servers", help="env SENTIMENT_KAFKA_BOOTSTRAP_SERVERS")
     parser.add_argument("--topic", help="env SENTIMENT_POSTS_TOPIC (default posts)")
     commands = parser.add_subparsers(dest="command", required=True)
