@@ -41,6 +41,7 @@ import psycopg2
 import redis
 from kafka import KafkaProducer
 
+from benchmarks.targets import run_targets, targets_table
 from common.cli import documented_parser
 from consumer.processes import ConsumerProcess, service_env
 from consumer.settings import ConsumerSettings
@@ -620,6 +621,9 @@ def main(argv: list[str] | None = None) -> int:
     json_path.write_text(json.dumps(result, indent=2))
     plot(records, out / f"e2e-{stamp}.png")
     print(markdown(records))
+    if (targets := run_targets(stamp, records)) is not None:
+        print("\nBoth saturation targets without the inference thread (README, Performance):")
+        print(targets_table([targets]))
     print(f"\nwritten: {json_path}")
     return 0
 

@@ -65,7 +65,7 @@ def run_targets(run: str, records: Sequence[dict[str, Any]]) -> RunTargets | Non
     )
 
 
-def table(rows: Sequence[RunTargets]) -> str:
+def targets_table(rows: Sequence[RunTargets]) -> str:
     lines = [
         "| run | M µs | C µs | S µs | C + S | 2.25 M | share of 2 / (C + S) | 1, off: ratio "
         "| 2 / 1, off | both met |",
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         figures = run_targets(path.stem.removeprefix("e2e-"), records)
         if figures is not None:
             rows.append(figures)
-    print(table(rows))
+    print(targets_table(rows))
     return 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.targets import run_targets, table
+from benchmarks.targets import run_targets, targets_table
 
 
 def records(model: float, one: float, two: float, consumer_us: float) -> list[dict[str, object]]:
@@ -37,7 +37,7 @@ def test_a_run_over_the_bound_or_short_of_a_target() -> None:
     assert row is not None
     assert not row.both_met  # ratio 0.48
     assert not row.within_bound  # 95 > 90
-    assert "both targets met in 0" in table([row])
+    assert "both targets met in 0" in targets_table([row])
 
 
 def test_a_run_without_the_thread_off_scenarios_is_skipped() -> None:
