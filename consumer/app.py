@@ -10,11 +10,10 @@ import sys
 import time
 from types import FrameType
 
-import redis
 from kafka import KafkaConsumer, KafkaProducer
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
-from consumer.cache import PredictionCache
+from consumer.cache import PredictionCache, redis_client
 from consumer.classify import CachedClassifier
 from consumer.http import OpsServer
 from consumer.metrics import Metrics
@@ -58,11 +57,7 @@ def build_classifier(
     )
     client = None
     if settings.cache_enabled:
-        client = redis.Redis.from_url(
-            settings.redis_url.get_secret_value(),
-            socket_timeout=settings.redis_timeout_seconds,
-            socket_connect_timeout=settings.redis_timeout_seconds,
-        )
+        client = redis_client(settings.redis_url.get_secret_value(), settings.redis_timeout_seconds)
     cache = PredictionCache(
         client,
         model.version,

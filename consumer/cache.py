@@ -13,7 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 from functools import lru_cache, partial
 from operator import itemgetter
+from typing import Any
 
+import hiredis
 import redis
 
 from consumer.metrics import Metrics
@@ -53,6 +55,30 @@ def decode_prediction(value: bytes | str) -> Prediction | None:
     if label not in LABELS or not (0.0 <= prediction.positive_probability <= 1.0):
         return None
     return prediction if 0.0 <= prediction.confidence <= 1.0 else None
+
+
+class HiredisPacker:
+    """redis-py's hiredis command packer without its Python pass over every argument (which
+    turns bytearray and memoryview into bytes; this cache sends neither): a batch's MGET and
+    script call took 0.4-0.5 µs less client CPU per post (docs/performance.md)."""
+
+    def pack(self, *args: Any) -> list[bytes]:
+        name = args[0].encode() if isinstance(args[0], str) else args[0]
+        if b" " in name:  # "SCRIPT LOAD" and the like go as two words
+            args = (*name.split(), *args[1:])
+        try:
+            return [hiredis.pack_command(args)]
+        except TypeError as error:  # as redis-py reports an argument it cannot send
+            raise redis.DataError(str(error)) from error
+
+
+def redis_client(url: str, timeout_seconds: float) -> redis.Redis:
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout_seconds,
+        socket_connect_timeout=timeout_seconds,
+        command_packer=HiredisPacker(),
+    )
 
 
 class PredictionCache:

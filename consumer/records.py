@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from itertools import repeat
+from operator import attrgetter
 from typing import Any
 
 from kafka import KafkaConsumer
@@ -27,6 +29,8 @@ from kafka.consumer.fetcher import ConsumerRecord, Fetcher
 from kafka.errors import CorruptRecordError
 from kafka.protocol.consumer import IsolationLevel
 from kafka.record.default_records import DefaultRecordBatch
+
+from common.tuples import named_tuples
 
 try:
     from aiokafka.errors import CorruptRecordException  # type: ignore[import-untyped]
@@ -59,14 +63,14 @@ class CDecodedPartitionRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
             return
         yield from self._unpack_v2(tp, records)
 
-    def _unpack_v2(self, tp: Any, records: Any) -> Iterator[ConsumerRecord]:
+    def _unpack_v2(self, tp: Any, records_data: Any) -> Iterator[ConsumerRecord]:
         topic, partition = tp.topic, tp.partition
         last_batch = None
-        batch = records.next_batch()
+        batch = records_data.next_batch()
         while batch is not None:
             last_batch = batch
             if batch.magic != _V2:  # an older format: kafka-python reads the rest
-                yield from super()._unpack_records(tp, _Prepended(batch, records), None, None)
+                yield from super()._unpack_records(tp, _Prepended(batch, records_data), None, None)
                 return
             if self.check_crcs and not batch.validate_crc():
                 raise CorruptRecordError(
@@ -76,26 +80,68 @@ class CDecodedPartitionRecords(Fetcher.PartitionRecords):  # type: ignore[misc]
             self.leader_epoch = leader_epoch = batch.leader_epoch
             if batch.is_control_batch:  # transaction markers: not for the application
                 self.next_fetch_offset = batch.next_offset
-                batch = records.next_batch()
+                batch = records_data.next_batch()
                 continue
             self.bytes_read += batch.size_in_bytes
-            for record in _c_records(batch):
-                key, value, headers = record.key, record.value, record.headers
-                self.records_read += 1
-                self.next_fetch_offset = record.offset + 1
-                yield ConsumerRecord(
-                    topic, partition, leader_epoch, record.offset, record.timestamp,
-                    record.timestamp_type, key, value, headers, None,
-                    -1 if key is None else len(key),
-                    -1 if value is None else len(value),
-                    _header_size(headers),
-                )  # fmt: skip
-            batch = records.next_batch()
+            records = list(_c_records(batch))
+            self.records_read += len(records)
+            yield from _consumer_records(topic, partition, leader_epoch, records)
+            batch = records_data.next_batch()
         # v2 keeps a batch's last offset even if compaction removed its last record: fetch
         # from past it, or the same batch is fetched again (as kafka-python does).
         if last_batch is not None:
             self.next_fetch_offset = last_batch.next_offset
         self.drain()
+
+    def take(self, n: int | None = None) -> list[ConsumerRecord]:
+        """kafka-python's `take`, the position set once per call rather than once per record."""
+        taken: list[ConsumerRecord] = super().take(n)
+        # Drained: _unpack_v2 has set the position past its last batch.
+        if taken and self.record_iterator is not None:
+            self.next_fetch_offset = taken[-1].offset + 1
+        return taken
+
+
+def _consumer_records(
+    topic: str, partition: int, leader_epoch: int, records: list[Any]
+) -> Iterator[ConsumerRecord]:
+    """kafka-python's ConsumerRecord tuples of one batch's decoded records, column by column:
+    no Python code runs per record unless a key or value is null or a record has headers."""
+    count = len(records)
+    keys = list(map(_key, records))
+    values = list(map(_value, records))
+    headers = list(map(_headers, records))
+    return named_tuples(
+        ConsumerRecord,
+        repeat(topic, count),
+        repeat(partition, count),
+        repeat(leader_epoch, count),
+        map(_offset, records),
+        map(_timestamp, records),
+        map(_timestamp_type, records),
+        keys,
+        values,
+        headers,
+        repeat(None, count),  # checksum: v2 records have none
+        _sizes(keys),
+        _sizes(values),
+        map(_header_size, headers) if any(headers) else repeat(-1, count),
+    )
+
+
+_offset, _timestamp, _timestamp_type = (
+    attrgetter("offset"),
+    attrgetter("timestamp"),
+    attrgetter("timestamp_type"),
+)
+_key, _value, _headers = attrgetter("key"), attrgetter("value"), attrgetter("headers")
+
+
+def _sizes(fields: list[bytes | None]) -> Iterator[int]:
+    """Serialized sizes as kafka-python reports them: -1 for a null key or value."""
+    if None in fields:
+        return (-1 if field is None else len(field) for field in fields)
+    return map(len, fields)  # type: ignore[arg-type]
 
 
 class _Prepended:

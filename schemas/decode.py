@@ -61,6 +61,6 @@ def _rejection_from(error: ValidationError) -> Rejection:
             return Rejection(
                 DeadLetterReason.TEXT_TOO_LONG, f"text: longer than {MAX_TEXT_CHARS} characters"
             )
-        if first["type"] in {"string_too_short", "value_error"}:
+        if first["type"] in {"string_too_short", "string_pattern_mismatch"}:
             return Rejection(DeadLetterReason.EMPTY_TEXT, "text: empty or blank")
     return Rejection(DeadLetterReason.SCHEMA_VIOLATION, detail[:2048])

