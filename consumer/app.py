@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, PlatformCollector, ProcessColle
 
 from consumer.cache import PredictionCache, redis_client
 from consumer.classify import CachedClassifier
+from consumer.coordinator import answer_known_coordinator_in_place
 from consumer.http import OpsServer
 from consumer.metrics import Metrics
 from consumer.records import use_c_record_decoder
@@ -111,6 +112,7 @@ def run(settings: ConsumerSettings) -> int:
         )
         resources.callback(_close_consumer, consumer)
         use_c_record_decoder(consumer)
+        answer_known_coordinator_in_place(consumer)
         producer = KafkaProducer(**kafka_options, acks="all", linger_ms=5, retries=5)
         resources.callback(producer.close, 10)
         store = ResultStore(dsn)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 from common.tuples import named_tuples
 from consumer.batch import Verdict
@@ -23,12 +24,17 @@ class CachedClassifier:
         return self.model.version
 
     def classify(
-        self, cleaned_texts: Sequence[str], *, remember: bool = True
+        self,
+        cleaned_texts: Sequence[str],
+        *,
+        remember: bool = True,
+        around_run: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> dict[str, Verdict]:
         """Verdicts for distinct cleaned texts: one cache round trip, one model call.
 
         remember=False leaves the new predictions out of the cache, for the caller to pass to
-        `remember` later (the stream loop does it on a thread of its own).
+        `remember` later (the stream loop does it on a thread of its own). `around_run` goes to
+        the model (SentimentModel.logits_cleaned).
         """
         stage = self._metrics.stage_duration
         started = time.perf_counter()
@@ -45,7 +51,7 @@ class CachedClassifier:
         self._metrics.cache_requests.labels("hit").inc(len(verdicts))
         self._metrics.cache_requests.labels("miss").inc(len(misses))
         if misses:
-            predictions = self.model.predict_cleaned(misses)
+            predictions = self.model.predict_cleaned(misses, around_run)
             stage.labels("inference").observe(time.perf_counter() - looked_up)
             self._metrics.model_inferences.inc(len(misses))
             fresh = named_tuples(Verdict, predictions, [False] * len(predictions))

@@ -8,7 +8,9 @@ paused (the consumer keeps polling, so it stays in the group) and the batch is r
 Three stages overlap, each on a thread of its own: the loop polls, decodes and cleans batch
 n+2 while batch n+1 is classified (cache lookup and onnxruntime, which releases the GIL) and
 batch n is written to the database (psycopg2 releases the GIL while it waits for the server).
-With SENTIMENT_INFERENCE_THREAD off, the loop classifies each batch itself before reading on.
+With SENTIMENT_INFERENCE_THREAD off, the loop classifies each batch itself before reading on,
+and the writer threads run their Python while the loop's model call lets the GIL go, not
+beside the loop's own Python (consumer.gate).
 Batches are still stored and committed strictly in order: the next write starts only after
 the previous batch was stored and its offsets committed, and every database call goes through
 that one writer thread. Neither the offset commit nor the cache write of a stored batch is
@@ -24,6 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -52,6 +55,7 @@ from consumer.batch import (
     where,
 )
 from consumer.classify import CachedClassifier
+from consumer.gate import PythonGate
 from consumer.metrics import Metrics
 from consumer.settings import ConsumerSettings
 from consumer.store import ResultStore, StoreUnavailable
@@ -146,6 +150,9 @@ class StreamService:
         # may queue; beyond that (Redis slow but not failing) a batch's write is skipped.
         self._cache_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache-writer")
         self._cache_write_slots = threading.BoundedSemaphore(MAX_QUEUED_CACHE_WRITES)
+        # Without the inference thread, the loop closes it while reading, decoding and cleaning
+        # a batch, and opens it for the model; the writers wait at it before their Python.
+        self._gate = PythonGate()
         self._generation = 0
         # Per owned partition, where the group would restart it: the last offset committed
         # here, or else the first offset read since it was assigned (= the group's commit).
@@ -191,9 +198,10 @@ class StreamService:
             self._back_off()
             return
         if not self._full:
-            envelopes = self._collect_batch()
-            if envelopes:
-                self._unstored.append(self._prepare(envelopes))
+            with self._gate.closed() if self._inference is None else nullcontext():
+                envelopes = self._collect_batch()
+                if envelopes:
+                    self._unstored.append(self._prepare(envelopes))
 
     @property
     def _full(self) -> bool:
@@ -320,7 +328,9 @@ class StreamService:
         return done
 
     def _classify(self, accepted: list[Accepted]) -> Classified:
-        by_text = self._classifier.classify(unique_texts(accepted), remember=False)
+        by_text = self._classifier.classify(
+            unique_texts(accepted), remember=False, around_run=self._gate.opened
+        )
         processed_at = datetime.now(UTC)
         version = self._classifier.version
         results = []
@@ -364,6 +374,7 @@ class StreamService:
         return True
 
     def _store_rows(self, dead_letters: list[DeadLetter], classified: Classified) -> int:
+        self._gate.wait()
         started = time.perf_counter()
         inserted = self._store.write_columns(
             classified.result_columns, dead_letter_rows(dead_letters, classified.processed_at)
@@ -399,6 +410,7 @@ class StreamService:
 
     def _remember(self, verdicts: dict[str, Verdict]) -> None:
         try:
+            self._gate.wait()
             self._classifier.remember(verdicts)
         except Exception:  # a fire-and-forget task: log what would otherwise vanish
             logger.exception("cache write failed")

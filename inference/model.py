@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import NamedTuple
 
 import numpy as np
@@ -75,8 +76,16 @@ class SentimentModel:
                 f"batches; add them with `python -m exporter --upgrade {bundle.path}`"
             )
 
-    def logits_cleaned(self, cleaned_texts: Sequence[str]) -> np.ndarray:
-        """Raw logits [N, outputs] in input order."""
+    def logits_cleaned(
+        self,
+        cleaned_texts: Sequence[str],
+        around_run: Callable[[], AbstractContextManager[object]] = nullcontext,
+    ) -> np.ndarray:
+        """Raw logits [N, outputs] in input order.
+
+        `around_run()` is entered around the onnxruntime call, which lets the GIL go: a caller
+        can have other threads run their Python meanwhile (consumer.gate).
+        """
         bundle = self.bundle
         ids, lengths = bundle.vocab.encode_joined(cleaned_texts, bundle.max_len, bundle.tail_tokens)
         # One call for the whole batch, sorted by length and run in chunks inside the graph.
@@ -87,14 +96,17 @@ class SentimentModel:
             INPUT_CHUNK_ENDS: chunk_ends(len(order), self.batch_size),
         }
         logits = np.empty((len(order), int(bundle.model_args["num_outputs"])), dtype=np.float32)
-        logits[order] = self._session.run([OUTPUT_LOGITS], feed)[0]
+        with around_run():
+            logits[order] = self._session.run([OUTPUT_LOGITS], feed)[0]
         return logits
 
     def decide_cleaned(
-        self, cleaned_texts: Sequence[str]
+        self,
+        cleaned_texts: Sequence[str],
+        around_run: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """-> (label ids, positive probability, confidence) arrays, exactly as served."""
-        logits = self.logits_cleaned(cleaned_texts)
+        logits = self.logits_cleaned(cleaned_texts, around_run)
         labels, p_pos, confidence = decide(logits, self.bundle.decision)
         # A post with no tokens left carries no sentiment: neutral, whatever <unk> scores.
         empty = np.array([not text.strip() for text in cleaned_texts])
@@ -104,11 +116,15 @@ class SentimentModel:
             confidence = np.where(empty, neutral_p, confidence)
         return labels, p_pos, confidence
 
-    def predict_cleaned(self, cleaned_texts: Sequence[str]) -> list[Prediction]:
+    def predict_cleaned(
+        self,
+        cleaned_texts: Sequence[str],
+        around_run: Callable[[], AbstractContextManager[object]] = nullcontext,
+    ) -> list[Prediction]:
         """Predictions for `clean_text` outputs ("" is fine), in input order."""
         if not cleaned_texts:
             return []
-        labels, p_pos, confidence = self.decide_cleaned(cleaned_texts)
+        labels, p_pos, confidence = self.decide_cleaned(cleaned_texts, around_run)
         names = map(self.bundle.labels.__getitem__, labels.tolist())
         positive = p_pos.round(PROBABILITY_DECIMALS).tolist()
         sure = confidence.round(PROBABILITY_DECIMALS).tolist()

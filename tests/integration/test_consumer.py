@@ -66,10 +66,16 @@ def start(
 
 
 WORDS = ["love this", "hate this", "great game", "awful service", "the bus leaves at noon"]
+# With the inference thread (the default) and without it (docker-compose and Kubernetes, where
+# the loop classifies, and the writer threads wait for its model calls: consumer.gate).
+INFERENCE_THREAD = pytest.mark.parametrize(
+    "inference_thread", [True, False], ids=["inference-thread", "one-loop"]
+)
 
 
+@INFERENCE_THREAD
 def test_every_valid_post_is_stored_once_and_bad_ones_are_dead_lettered(
-    setup: StreamSetup, running: list[ConsumerProcess], bundle_path: Path
+    setup: StreamSetup, running: list[ConsumerProcess], bundle_path: Path, inference_thread: bool
 ) -> None:
     good = [(f"p-{i}", setup.text(f"{WORDS[i % 5]} {i}")) for i in range(300)]
     bad = [
@@ -93,7 +99,7 @@ def test_every_valid_post_is_stored_once_and_bad_ones_are_dead_lettered(
     keyed.append((b"p-0", post_json("p-0", "the same id again, different text")))
     setup.publish(keyed[:150] + bad + keyed[150:])
 
-    start(setup, running)
+    start(setup, running, inference_thread=inference_thread)
     wait_for(lambda: stored_count(setup.dsn) == len(good), 60, "all good posts stored")
 
     rows = dict(query(setup.dsn, "SELECT post_id, label FROM results"))
@@ -195,10 +201,12 @@ def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(
     assert query(setup.dsn, "SELECT count(DISTINCT post_id) FROM results")[0][0] == total
 
 
+@INFERENCE_THREAD
 def test_sigterm_finishes_the_batch_and_exits_zero(
-    setup: StreamSetup, running: list[ConsumerProcess]
+    setup: StreamSetup, running: list[ConsumerProcess], inference_thread: bool
 ) -> None:
-    consumer = start(setup, running, batch_max_size=64)  # many batches, some always in flight
+    # Many batches, some always in flight.
+    consumer = start(setup, running, batch_max_size=64, inference_thread=inference_thread)
     setup.publish(post_json(f"t-{i}", setup.text(f"word {i}")) for i in range(5000))
     wait_for(lambda: stored_count(setup.dsn) > 0, 60, "work in progress")
     started = time.monotonic()

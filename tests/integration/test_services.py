@@ -12,6 +12,7 @@ import pytest
 import redis
 from kafka import KafkaConsumer, KafkaProducer
 
+from consumer.coordinator import answer_known_coordinator_in_place
 from consumer.results import QUERIES as RESULT_QUERIES
 from devstack import EmbeddedStack, StackEndpoints
 from schemas.migrate import apply_migrations, load_migrations
@@ -58,6 +59,43 @@ def test_consumer_group_resumes_after_the_committed_offset(
     assert len(read_first) == 4
     assert not set(read_first) & set(read_second)
     assert sorted(read_first + read_second) == sorted(sent)
+
+
+def test_polls_with_a_known_coordinator_skip_the_io_thread(
+    stack_endpoints: StackEndpoints,
+    topic_factory: Callable[..., str],
+    consumer_options: dict[str, Any],
+) -> None:
+    topic = topic_factory(partitions=2)
+    producer = KafkaProducer(bootstrap_servers=stack_endpoints.kafka_bootstrap, acks="all")
+    try:
+        for i in range(6):
+            producer.send(topic, value=f"post-{i}".encode()).get(timeout=10)
+    finally:
+        producer.close()
+
+    consumer = KafkaConsumer(topic, **consumer_options)
+    handed_over: list[str] = []
+    io_thread_run = consumer._coordinator._net.run
+
+    def run(coroutine: Callable[..., Any], *args: Any) -> Any:
+        handed_over.append(coroutine.__name__)
+        return io_thread_run(coroutine, *args)
+
+    try:
+        assert len(_poll(consumer, 2)) == 2  # joins the group
+        consumer._coordinator._net.run = run
+        assert consumer.poll(timeout_ms=500, max_records=2)
+        assert "ensure_coordinator_ready_async" in handed_over  # kafka-python's own way
+
+        handed_over.clear()
+        assert answer_known_coordinator_in_place(consumer)
+        read = _poll(consumer, 2)
+        consumer.poll(timeout_ms=200)
+        assert len(read) == 2
+        assert "ensure_coordinator_ready_async" not in handed_over
+    finally:
+        consumer.close()
 
 
 def test_redis_keys_expire(redis_client: redis.Redis, redis_prefix: str) -> None:

@@ -7,6 +7,8 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +141,27 @@ def test_a_cached_prediction_is_the_fresh_one_exactly(tiny_bundle: Path) -> None
     model = SentimentModel(ModelBundle.load(tiny_bundle), threads=1)
     for prediction in model.predict(["so good great love", "bad awful hate it", "", "noon"]):
         assert decode_prediction(encode_prediction(prediction)) == prediction
+
+
+def test_around_run_wraps_the_onnxruntime_call_alone(tiny_bundle: Path) -> None:
+    model = SentimentModel(ModelBundle.load(tiny_bundle))
+    session_run = model._session.run
+    events: list[str] = []
+
+    def run(*args: object) -> object:
+        events.append("run")
+        return session_run(*args)
+
+    @contextmanager
+    def around_run() -> Iterator[None]:
+        events.append("enter")
+        yield
+        events.append("exit")
+
+    model._session.run = run  # type: ignore[method-assign]
+    texts = ["so good great love", "bad awful hate it"]
+    assert model.predict_cleaned(texts, around_run) == model.predict_cleaned(texts)
+    assert events == ["enter", "run", "exit", "run"]
 
 
 def test_predict_cleaned_accepts_empty_strings(tiny_bundle: Path) -> None:

@@ -257,7 +257,7 @@ def _pipelined_service(
     release = threading.Event()
     verdict = Verdict(Prediction("positive", 0.9, 0.9), cached=False)
 
-    def classify(texts: list[str], remember: bool) -> dict[str, Verdict]:
+    def classify(texts: list[str], remember: bool, around_run: object) -> dict[str, Verdict]:
         release.wait(10)
         return dict.fromkeys(texts, verdict)
 
