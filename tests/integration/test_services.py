@@ -28,6 +28,16 @@ def _poll(consumer: KafkaConsumer, count: int, timeout_s: float = 30.0) -> list[
     return values
 
 
+def _publish(endpoints: StackEndpoints, topic: str, values: list[bytes]) -> None:
+    """Each value, keyed by its index modulo 3, delivered before this returns."""
+    producer = KafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap, acks="all")
+    try:
+        for i, value in enumerate(values):
+            producer.send(topic, key=str(i % 3).encode(), value=value).get(timeout=10)
+    finally:
+        producer.close()
+
+
 def test_consumer_group_resumes_after_the_committed_offset(
     stack_endpoints: StackEndpoints,
     topic_factory: Callable[..., str],
@@ -35,12 +45,7 @@ def test_consumer_group_resumes_after_the_committed_offset(
 ) -> None:
     topic = topic_factory(partitions=2)
     sent = [f"post-{i}".encode() for i in range(10)]
-    producer = KafkaProducer(bootstrap_servers=stack_endpoints.kafka_bootstrap, acks="all")
-    try:
-        for i, value in enumerate(sent):
-            producer.send(topic, key=str(i % 3).encode(), value=value).get(timeout=10)
-    finally:
-        producer.close()
+    _publish(stack_endpoints, topic, sent)
 
     first = KafkaConsumer(topic, **consumer_options)
     try:
@@ -67,12 +72,7 @@ def test_polls_with_a_known_coordinator_skip_the_io_thread(
     consumer_options: dict[str, Any],
 ) -> None:
     topic = topic_factory(partitions=2)
-    producer = KafkaProducer(bootstrap_servers=stack_endpoints.kafka_bootstrap, acks="all")
-    try:
-        for i in range(6):
-            producer.send(topic, value=f"post-{i}".encode()).get(timeout=10)
-    finally:
-        producer.close()
+    _publish(stack_endpoints, topic, [f"post-{i}".encode() for i in range(6)])
 
     consumer = KafkaConsumer(topic, **consumer_options)
     handed_over: list[str] = []
