@@ -43,6 +43,10 @@ class PythonGate:
             if not was_open:
                 self._open.clear()
 
+    @property
+    def is_open(self) -> bool:
+        return self._open.is_set()
+
     def wait(self) -> bool:
         """Before a writer's Python: True when the gate opened, False after `max_wait_s`."""
         return self._open.wait(self._max_wait_s)

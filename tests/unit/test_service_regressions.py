@@ -319,3 +319,23 @@ def test_without_the_inference_thread_a_batch_is_classified_before_the_next_is_r
     consumer.results = [_posts(1, 2)]
     service.step()
     assert service._unstored[0].classified.done()
+
+
+def test_without_the_inference_thread_writers_are_held_only_while_batches_come_full() -> None:
+    consumer = FakeConsumer()
+    service, release = _pipelined_service(consumer, inference_thread=False)
+    release.set()
+    gate_open_during_poll: list[bool] = []
+    poll = consumer.poll
+
+    def watched_poll(timeout_ms: int = 0, max_records: int = 0) -> dict:  # type: ignore[type-arg]
+        gate_open_during_poll.append(service._gate.is_open)
+        return poll(timeout_ms, max_records)
+
+    consumer.poll = watched_poll  # type: ignore[method-assign]
+    consumer.results = [_posts(1), _posts(2, 3), _posts(4, 5), _posts(6)]
+    for _ in range(4):
+        service.step()
+    # Batches of at most 2: the first (1 post) leaves the gate open for the next poll; after a
+    # full one (2 posts) the next poll runs with the writers held; after 1 post, open again.
+    assert gate_open_during_poll == [True, True, False, False]
