@@ -207,12 +207,15 @@ def test_sigterm_finishes_the_batch_and_exits_zero(
 ) -> None:
     # Many batches, some always in flight.
     consumer = start(setup, running, batch_max_size=64, inference_thread=inference_thread)
-    setup.publish(post_json(f"t-{i}", setup.text(f"word {i}")) for i in range(5000))
+    # Enough posts that the consumer is still at work when it is stopped: 5,000 were all
+    # stored before the stop in one run.
+    total = 20_000
+    setup.publish(post_json(f"t-{i}", setup.text(f"word {i}")) for i in range(total))
     wait_for(lambda: stored_count(setup.dsn) > 0, 60, "work in progress")
     started = time.monotonic()
     assert consumer.stop(timeout=30) == 0
     assert time.monotonic() - started < 25
-    assert stored_count(setup.dsn) < 5000  # stopped mid-stream, with batches in flight
+    assert stored_count(setup.dsn) < total  # stopped mid-stream, with batches in flight
     # The batches in flight were finished rather than left to the next owner...
     assert "uncommitted messages" not in consumer.log_path.read_text()
     # ...and what it stored it committed: per partition, the stored offsets are exactly those
