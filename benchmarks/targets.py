@@ -24,7 +24,7 @@ from common.cli import documented_parser
 RATIO_TARGET = 0.5  # one consumer over the model alone
 SCALING_TARGET = 1.6  # two consumers over one
 CORES = 2
-SHARE_OF_CORES = 0.9  # of the bound 2 / (C + S) that two consumers reach here (88-97 %)
+SHARE_OF_CORES = 0.9  # of the bound 2 / (C + S) that two consumers reach here (88-99 %)
 # Both targets: 2 x 0.9 / (C + S) >= 1.6 x 0.5 / M, so C + S at most this many M (2.25).
 BOTH_BOUND = round(CORES * SHARE_OF_CORES / (SCALING_TARGET * RATIO_TARGET), 2)
 SERVERS = ("kafka_cpu_us_per_post", "redis_cpu_us_per_post", "postgres_cpu_us_per_post")

@@ -129,12 +129,12 @@ def _consumer_records(
     )
 
 
-_offset, _timestamp, _timestamp_type = (
-    attrgetter("offset"),
-    attrgetter("timestamp"),
-    attrgetter("timestamp_type"),
-)
-_key, _value, _headers = attrgetter("key"), attrgetter("value"), attrgetter("headers")
+_offset = attrgetter("offset")
+_timestamp = attrgetter("timestamp")
+_timestamp_type = attrgetter("timestamp_type")
+_key = attrgetter("key")
+_value = attrgetter("value")
+_headers = attrgetter("headers")
 
 
 def _sizes(fields: list[bytes | None]) -> Iterator[int]:

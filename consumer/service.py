@@ -150,8 +150,9 @@ class StreamService:
         # may queue; beyond that (Redis slow but not failing) a batch's write is skipped.
         self._cache_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache-writer")
         self._cache_write_slots = threading.BoundedSemaphore(MAX_QUEUED_CACHE_WRITES)
-        # Without the inference thread, the loop closes it while reading, decoding and cleaning
-        # a batch, and opens it for the model; the writers wait at it before their Python.
+        # Without the inference thread and while batches come full, the loop closes it while
+        # reading, decoding and cleaning a batch, and opens it for the model; the writers wait
+        # at it before their Python.
         self._gate = PythonGate()
         self._last_batch_full = False
         self._generation = 0
