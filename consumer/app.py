@@ -13,7 +13,7 @@ from types import FrameType
 from kafka import KafkaConsumer, KafkaProducer
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
-from consumer.cache import PredictionCache, redis_client
+from consumer.cache import PredictionCache, RepeatedTexts, redis_client
 from consumer.classify import CachedClassifier
 from consumer.coordinator import answer_known_coordinator_in_place
 from consumer.http import OpsServer
@@ -68,7 +68,8 @@ def build_classifier(
     )
     metrics.model_info.labels(model.version, str(settings.model_quantized).lower()).set(1)
     logger.info("model %s loaded from %s", model.version, bundle.path)
-    return CachedClassifier(model, cache, metrics), bundle
+    repeats = RepeatedTexts() if settings.cache_admission == "repeats" else None
+    return CachedClassifier(model, cache, metrics, repeats), bundle
 
 
 def migrate_with_retry(dsn: str, attempts: int = 30) -> None:

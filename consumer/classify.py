@@ -5,19 +5,28 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from itertools import compress
 
 from common.tuples import named_tuples
 from consumer.batch import Verdict
-from consumer.cache import PredictionCache
+from consumer.cache import PredictionCache, RepeatedTexts
 from consumer.metrics import Metrics
 from inference import SentimentModel
 
 
 class CachedClassifier:
-    def __init__(self, model: SentimentModel, cache: PredictionCache, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        model: SentimentModel,
+        cache: PredictionCache,
+        metrics: Metrics,
+        repeats: RepeatedTexts | None = None,
+    ) -> None:
+        """`repeats`: write a new result only if its text was seen before (None: every one)."""
         self.model = model
         self.cache = cache
         self._metrics = metrics
+        self._repeats = repeats
 
     @property
     def version(self) -> str:
@@ -61,9 +70,17 @@ class CachedClassifier:
         return verdicts
 
     def remember(self, verdicts: dict[str, Verdict]) -> None:
-        """Write the verdicts that came from the model to the cache."""
+        """Write the verdicts that came from the model to the cache (those it admits)."""
         started = time.perf_counter()
-        self.cache.put_many(
-            [(text, verdict.prediction) for text, verdict in verdicts.items() if not verdict.cached]
-        )
+        fresh = [
+            (text, verdict.prediction) for text, verdict in verdicts.items() if not verdict.cached
+        ]
+        admissions = self._metrics.cache_admissions
+        if self._repeats is not None and fresh:
+            seen = self._repeats.seen_before([text for text, _ in fresh])
+            admitted = list(compress(fresh, seen))
+            admissions.labels("first_seen").inc(len(fresh) - len(admitted))
+            fresh = admitted
+        admissions.labels("admitted").inc(len(fresh))
+        self.cache.put_many(fresh)
         self._metrics.stage_duration.labels("cache_write").observe(time.perf_counter() - started)

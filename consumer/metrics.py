@@ -89,6 +89,12 @@ class Metrics:
         self.cache_requests = counter(
             "sentiment_cache_requests_total", "Cache lookups by result.", ("result",)
         )
+        self.cache_admissions = counter(
+            "sentiment_cache_admissions_total",
+            "New results offered to the cache: admitted (written) or left out at their text's "
+            "first sighting (SENTIMENT_CACHE_ADMISSION=repeats).",
+            ("decision",),
+        )
         self.cache_errors = counter(
             "sentiment_cache_errors_total",
             "Redis errors and skipped cache writes (the service goes on without cache).",
@@ -156,5 +162,7 @@ class Metrics:
             self.stage_duration.labels(stage)
         for result in ("hit", "miss"):
             self.cache_requests.labels(result)
+        for decision in ("admitted", "first_seen"):
+            self.cache_admissions.labels(decision)
         for label in ("negative", "neutral", "positive"):
             self.posts_classified.labels(label)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -38,6 +39,11 @@ class ConsumerSettings(KafkaSettings, RedisSettings, PostgresSettings):
     http_port: int = Field(default=8000, ge=0, le=65535, description="0 picks a free port.")
 
     cache_enabled: bool = True
+    cache_admission: Literal["repeats", "all"] = Field(
+        default="repeats",
+        description="repeats: write a result to Redis once this process has seen its text "
+        "before (most texts never repeat); all: write every new result.",
+    )
     cache_retry_after_seconds: float = Field(
         default=5.0, gt=0, description="After a Redis error, skip the cache this long."
     )

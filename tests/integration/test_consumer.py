@@ -137,19 +137,28 @@ def test_repeated_texts_are_served_from_the_cache(
     setup.publish(post_json(f"first-{i}", text) for i, text in enumerate(texts))
     consumer = start(setup, running)
     wait_for(lambda: stored_count(setup.dsn) == 50, 60, "first wave stored")
+    # Reposts: new ids, same texts. The cache admits a result at its text's second sighting.
+    setup.publish(post_json(f"again-{i}", text) for i, text in enumerate(texts))
+    wait_for(lambda: stored_count(setup.dsn) == 100, 60, "second wave stored")
+    # The cache write runs after the batch is stored: wait for it before the third wave.
+    wait_for(
+        lambda: consumer.metrics()["sentiment_cache_admissions_total{decision=admitted}"] >= 50,
+        30,
+        "second wave cached",
+    )
 
-    # Reposts: new ids, same texts (one with extra spaces and upper case, cleaned the same).
-    reposts = [post_json(f"again-{i}", text) for i, text in enumerate(texts)]
-    reposts.append(post_json("shout", "  " + texts[0].upper() + " "))
+    reposts = [post_json(f"third-{i}", text) for i, text in enumerate(texts)]
+    reposts.append(post_json("shout", "  " + texts[0].upper() + " "))  # cleaned the same
     setup.publish(reposts)
-    wait_for(lambda: stored_count(setup.dsn) == 101, 60, "reposts stored")
+    wait_for(lambda: stored_count(setup.dsn) == 151, 60, "third wave stored")
 
     cached = dict(query(setup.dsn, "SELECT post_id, cached FROM results"))
-    assert not any(cached[f"first-{i}"] for i in range(50))
-    assert all(cached[f"again-{i}"] for i in range(50))
+    assert not any(cached[f"first-{i}"] or cached[f"again-{i}"] for i in range(50))
+    assert all(cached[f"third-{i}"] for i in range(50))
     assert cached["shout"]  # the key is the cleaned text, not the raw one
     metrics = consumer.metrics()
-    assert metrics["sentiment_cache_requests_total{result=hit}"] >= 50
+    assert metrics["sentiment_cache_requests_total{result=hit}"] >= 50  # "shout" and third-0: one lookup
+    assert metrics["sentiment_cache_admissions_total{decision=first_seen}"] == 50
 
     request = urllib.request.Request(
         f"{consumer.url}/predict", data=json.dumps({"texts": [texts[1]]}).encode(), method="POST"

@@ -23,7 +23,14 @@ from consumer.batch import (
     split_batch,
     unique_texts,
 )
-from consumer.cache import HiredisPacker, cache_key, decode_prediction, encode_prediction
+from consumer.cache import (
+    HiredisPacker,
+    RepeatedTexts,
+    cache_key,
+    decode_prediction,
+    encode_prediction,
+)
+from consumer.classify import CachedClassifier
 from consumer.http import MAX_PREDICT_TEXTS, PredictError, parse_predict_body
 from consumer.metrics import LATENCY_BUCKETS, BatchHistogram, Metrics
 from consumer.store import copy_field, copy_text, single_value_columns, stage_columns
@@ -172,6 +179,59 @@ def test_cached_predictions_round_trip_and_garbage_is_a_miss() -> None:
     # Entries this code did not write must not reach the table, whose checks would refuse them.
     for garbage in [b"\xff\xfe", b"joyful|0.5|0.5", b"neutral|nan|0.5", b"positive|0.5|1.5"]:
         assert decode_prediction(garbage) is None, garbage
+
+
+class RecordingCache:
+    """Stands in for PredictionCache: records which texts would be written."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+
+    def put_many(self, entries: list[tuple[str, Prediction]]) -> None:
+        self.written.extend(text for text, _ in entries)
+
+
+def verdicts(*texts: str, cached: bool = False) -> dict[str, Verdict]:
+    return {text: Verdict(Prediction("positive", 0.9, 0.9), cached) for text in texts}
+
+
+def remembering(repeats: RepeatedTexts | None) -> tuple[CachedClassifier, RecordingCache, Metrics]:
+    cache, metrics = RecordingCache(), Metrics(CollectorRegistry())
+    return CachedClassifier(None, cache, metrics, repeats), cache, metrics  # type: ignore[arg-type]
+
+
+def test_the_cache_admits_a_result_at_its_texts_second_sighting() -> None:
+    classifier, cache, metrics = remembering(RepeatedTexts(generation=100, error_rate=1e-6))
+    classifier.remember(verdicts("a", "b"))
+    classifier.remember(verdicts("b", "c"))
+    classifier.remember({**verdicts("c", cached=True), **verdicts("a")})  # a hit: not written
+    assert cache.written == ["b", "a"]
+    admissions = metrics.cache_admissions
+    assert admissions.labels("admitted")._value.get() == 2
+    assert admissions.labels("first_seen")._value.get() == 3
+
+
+def test_without_the_admission_filter_every_new_result_is_written() -> None:
+    classifier, cache, _ = remembering(None)
+    classifier.remember({**verdicts("a", "b"), **verdicts("c", cached=True)})
+    assert cache.written == ["a", "b"]
+
+
+def test_a_sighting_is_remembered_for_at_least_a_generation_of_texts() -> None:
+    repeats = RepeatedTexts(generation=1_000, error_rate=1e-6)
+    assert repeats.seen_before(["x", "y"]) == [False, False]
+    assert repeats.seen_before([f"a {i}" for i in range(998)]) == [False] * 998  # turns over
+    assert repeats.seen_before(["x"]) == [True]  # found in the older generation
+    for batch in range(4):  # two more turnovers, the first with "x" in the newer generation
+        assert not any(repeats.seen_before([f"b {batch} {i}" for i in range(500)]))
+    assert repeats.seen_before(["x", "y", "b 3 499"]) == [False, False, True]
+
+
+def test_the_admission_filter_keeps_to_its_false_positive_rate() -> None:
+    repeats = RepeatedTexts(generation=20_000, error_rate=0.01)
+    repeats.seen_before([f"seen {i}" for i in range(19_999)])
+    false_positives = sum(repeats.seen_before([f"new {i}" for i in range(10_000)]))
+    assert false_positives < 300  # 1 % expected; 3 % is over 20 standard deviations off
 
 
 @pytest.mark.parametrize(
