@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from functools import lru_cache, partial
+from functools import partial
 from operator import itemgetter
 from typing import Any
 
@@ -132,10 +132,9 @@ class PredictionCache:
         self._retry_after = retry_after_seconds
         self._skip_until = 0.0
         self._set_many = client.register_script(_SET_MANY_WITH_EXPIRY) if client else None
-        # Each key is needed twice, for the lookup and for the write after the batch is stored;
-        # a few batches lie between the two (MAX_UNSTORED and the queued cache writes of the
-        # service). Keyed by the text alone: no tuple to build and hash per lookup.
-        self._key = lru_cache(maxsize=16_384)(partial(cache_key, model_version))
+        # Not memoised for the write after the lookup: few results are written (RepeatedTexts),
+        # and with a memo every new text cost 1.9 µs instead of 1.3 (interleaved, one process).
+        self._key = partial(cache_key, model_version)
 
     @property
     def available(self) -> bool:
