@@ -91,8 +91,8 @@ class Metrics:
         )
         self.cache_admissions = counter(
             "sentiment_cache_admissions_total",
-            "New results offered to the cache: admitted (written) or left out at their text's "
-            "first sighting (SENTIMENT_CACHE_ADMISSION=repeats).",
+            "New results offered to the cache: admitted (written, unless Redis is failing) or "
+            "left out at their text's first sighting (SENTIMENT_CACHE_ADMISSION=repeats).",
             ("decision",),
         )
         self.cache_errors = counter(
