@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Sequence
+from contextlib import nullcontext
 from itertools import compress
 
 from common.tuples import named_tuples
@@ -12,6 +12,7 @@ from consumer.batch import Verdict
 from consumer.cache import PredictionCache, RepeatedTexts
 from consumer.metrics import Metrics
 from inference import SentimentModel
+from inference.model import AroundRun
 
 
 class CachedClassifier:
@@ -37,7 +38,7 @@ class CachedClassifier:
         cleaned_texts: Sequence[str],
         *,
         remember: bool = True,
-        around_run: Callable[[], AbstractContextManager[object]] = nullcontext,
+        around_run: AroundRun = nullcontext,
     ) -> dict[str, Verdict]:
         """Verdicts for distinct cleaned texts: one cache round trip, one model call.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 import numpy as np
 import onnxruntime as ort
@@ -23,6 +23,8 @@ OUTPUT_LOGITS = "logits"
 # (`consumer.cache.encode_prediction`): a fresh answer and a cached one are the same numbers.
 # Short floats also format in about half the time for the database.
 PROBABILITY_DECIMALS = 6
+# Entered around the onnxruntime call, which lets the GIL go (see `logits_cleaned`).
+AroundRun: TypeAlias = Callable[[], AbstractContextManager[object]]
 
 
 class Prediction(NamedTuple):
@@ -79,7 +81,7 @@ class SentimentModel:
     def logits_cleaned(
         self,
         cleaned_texts: Sequence[str],
-        around_run: Callable[[], AbstractContextManager[object]] = nullcontext,
+        around_run: AroundRun = nullcontext,
     ) -> np.ndarray:
         """Raw logits [N, outputs] in input order.
 
@@ -103,7 +105,7 @@ class SentimentModel:
     def decide_cleaned(
         self,
         cleaned_texts: Sequence[str],
-        around_run: Callable[[], AbstractContextManager[object]] = nullcontext,
+        around_run: AroundRun = nullcontext,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """-> (label ids, positive probability, confidence) arrays, exactly as served."""
         logits = self.logits_cleaned(cleaned_texts, around_run)
@@ -119,7 +121,7 @@ class SentimentModel:
     def predict_cleaned(
         self,
         cleaned_texts: Sequence[str],
-        around_run: Callable[[], AbstractContextManager[object]] = nullcontext,
+        around_run: AroundRun = nullcontext,
     ) -> list[Prediction]:
         """Predictions for `clean_text` outputs ("" is fine), in input order."""
         if not cleaned_texts:
