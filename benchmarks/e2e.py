@@ -9,7 +9,8 @@ Scenarios, each on a fresh topic with the results table and Redis emptied first:
   ratios;
 - saturation with 1 and 2 consumer processes, each with and without the inference thread: the
   topic is filled first, then drained; sustained rate = middle 80% of rows / the time they
-  took to be stored;
+  took to be stored; busy rate = the consumers' rates while all of them had posts left
+  (benchmarks/busy.py), which the ratios and the targets use;
 - offered load: a producer process at a fixed rate; produce-to-stored latency percentiles;
 - cache: 0%, 30% and 90% of posts repeat an earlier text;
 - batch sweep: batch size × wait at a fixed offered rate.
@@ -41,7 +42,8 @@ import psycopg2
 import redis
 from kafka import KafkaProducer
 
-from benchmarks.targets import run_targets, targets_table
+from benchmarks.busy import Batch, busy_rate
+from benchmarks.targets import run_targets, saturation_rate, targets_table
 from common.cli import documented_parser
 from consumer.processes import ConsumerProcess, service_env
 from consumer.settings import ConsumerSettings
@@ -273,6 +275,34 @@ def start_all(processes: list[ConsumerProcess]) -> None:
     raise TimeoutError("partitions were not assigned")
 
 
+LAG_METRIC = "sentiment_consumer_lag_messages{"
+
+
+def owned_partitions(process: ConsumerProcess) -> set[int]:
+    """The partitions a consumer owns now, from the lag it reports for each."""
+    owned = set()
+    for sample in process.metrics():
+        if sample.startswith(LAG_METRIC):
+            labels = dict(pair.split("=", 1) for pair in sample[len(LAG_METRIC) : -1].split(","))
+            owned.add(int(labels["partition"]))
+    return owned
+
+
+BATCHES_SQL = """
+SELECT extract(epoch FROM stored_at)::float8, count(*)
+FROM results WHERE kafka_partition = ANY(%s) GROUP BY 1
+"""
+
+
+def stored_batches(dsn: str, partitions: set[int]) -> list[Batch]:
+    """(commit time, rows) of each transaction that stored posts of these partitions."""
+    with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
+        cursor.execute(BATCHES_SQL, (sorted(partitions),))
+        batches = [(float(time), int(rows)) for time, rows in cursor.fetchall()]
+    connection.close()
+    return batches
+
+
 def stop_all(processes: list[ConsumerProcess]) -> None:
     for process in processes:
         process.stop()
@@ -286,6 +316,7 @@ def run_saturation(
     processes = bench.consumers(topic, consumers, **settings)
     with rss_sampler(processes) as peak:
         start_all(processes)
+        all_busy_since = time.time()
         cpu_at_start = cpu_seconds(processes)
         services_at_start = service_cpu_seconds(bench.stack)
         # The consumers start on the posts as soon as they own partitions, a moment before
@@ -297,8 +328,11 @@ def run_saturation(
             name: seconds - services_at_start.get(name, 0.0)
             for name, seconds in service_cpu_seconds(bench.stack).items()
         }
+        owners = [owned_partitions(process) for process in processes]
         stop_all(processes)
-    stats = table_stats(bench.endpoints.postgres_dsn)
+    dsn = bench.endpoints.postgres_dsn
+    stats = table_stats(dsn)
+    busy = busy_rate([stored_batches(dsn, owned) for owned in owners], all_busy_since)
     stats.pop("latency_p50_ms"), stats.pop("latency_p95_ms"), stats.pop("latency_p99_ms")
     return {
         "scenario": name,
@@ -307,6 +341,7 @@ def run_saturation(
         "preload_posts_per_s": round(produce_rate),
         **settings,
         **stats,
+        "busy_posts_per_s": None if busy is None else round(busy, 1),
         "consumer_cpu_us_per_post": round(cpu_used / measured_posts * 1e6, 1),
         **{
             f"{name}_cpu_us_per_post": round(seconds / measured_posts * 1e6, 1)
@@ -487,6 +522,7 @@ def markdown(records: list[dict]) -> str:  # type: ignore[type-arg]
         "posts",
         "offered_posts_per_s",
         "sustained_posts_per_s",
+        "busy_posts_per_s",
         "latency_p50_ms",
         "latency_p99_ms",
         "cached_share",
@@ -623,7 +659,7 @@ def main(argv: list[str] | None = None) -> int:
             record = run()
             if "sustained_posts_per_s" in record:
                 record["ratio_to_model"] = round(
-                    record["sustained_posts_per_s"] / reference["model_posts_per_s"], 2
+                    saturation_rate(record) / reference["model_posts_per_s"], 2
                 )
             records.append(record)
             print(json.dumps(record), flush=True)

@@ -42,3 +42,11 @@ def test_a_run_over_the_bound_or_short_of_a_target() -> None:
 
 def test_a_run_without_the_thread_off_scenarios_is_skipped() -> None:
     assert run_targets("r", records(25_000, 12_500, 20_000, 75.0)[:2]) is None
+
+
+def test_the_busy_rate_is_used_where_it_was_measured() -> None:
+    runs = records(model=25_000, one=12_500, two=18_000, consumer_us=75.0)
+    runs[2]["busy_posts_per_s"] = 20_000  # the two consumers, while both had posts left
+    row = run_targets("r", runs)
+    assert row is not None
+    assert row.scaling == pytest.approx(1.6)
