@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-Batch = tuple[float, int]  # (commit time in epoch seconds, rows)
+Batch = tuple[float, int]  # (stored_at of its transaction, in epoch seconds; rows)
 # A rate between fewer batch commits than this is mostly the edges' rounding.
 MIN_BATCHES = 3
 

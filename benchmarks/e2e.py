@@ -295,7 +295,7 @@ FROM results WHERE kafka_partition = ANY(%s) GROUP BY 1
 
 
 def stored_batches(dsn: str, partitions: set[int]) -> list[Batch]:
-    """(commit time, rows) of each transaction that stored posts of these partitions."""
+    """(stored_at, rows) of each transaction that stored posts of these partitions."""
     with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
         cursor.execute(BATCHES_SQL, (sorted(partitions),))
         batches = [(float(time), int(rows)) for time, rows in cursor.fetchall()]
