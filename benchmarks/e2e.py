@@ -168,9 +168,9 @@ class Bench:
         ]
 
 
-def query(dsn: str, sql: str) -> list[tuple]:  # type: ignore[type-arg]
+def query(dsn: str, sql: str, params: tuple[object, ...] = ()) -> list[tuple]:  # type: ignore[type-arg]
     with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
-        cursor.execute(sql)
+        cursor.execute(sql, params or None)
         rows = cursor.fetchall()
     connection.close()
     return rows
@@ -296,11 +296,8 @@ FROM results WHERE kafka_partition = ANY(%s) GROUP BY 1
 
 def stored_batches(dsn: str, partitions: set[int]) -> list[Batch]:
     """(stored_at, rows) of each transaction that stored posts of these partitions."""
-    with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
-        cursor.execute(BATCHES_SQL, (sorted(partitions),))
-        batches = [(float(time), int(rows)) for time, rows in cursor.fetchall()]
-    connection.close()
-    return batches
+    rows = query(dsn, BATCHES_SQL, (sorted(partitions),))
+    return [(float(time), int(count)) for time, count in rows]
 
 
 def stop_all(processes: list[ConsumerProcess]) -> None:
