@@ -11,7 +11,7 @@ change; instruction counts do (runs of one checkout agree within 0.2 %). The wor
 batch of 1,024 posts is what the service does between Kafka and the database, without the
 network: decode and validate, clean, drop repeated ids and texts, cache keys (for the lookup
 and again for the write), the model's input and output (its onnxruntime call replaced by fixed
-logits, so that the count is ours), result rows and the COPY text of the rows. Run under
+logits, so that the count is ours), result rows and the COPY data of the rows. Run under
 `valgrind --tool=callgrind` for N and 3N posts, counting only the batches (not start-up); the
 difference over 2N is the count per post in steady state.
 """
@@ -108,9 +108,12 @@ def pipeline(texts: list[str]) -> Callable[[], None]:
     return run_batches
 
 
-def copy_payload(batch: ModuleType, store: ModuleType, *results: Any) -> str:
-    """The results of a batch as the COPY text the writer makes of them, in this checkout's
-    way (columns; in older checkouts rows, and `copy_text` before `stage_rows`)."""
+def copy_payload(batch: ModuleType, store: ModuleType, *results: Any) -> str | bytes:
+    """The results of a batch as the COPY data the writer makes of them, in this checkout's
+    way (binary; in older checkouts text from columns, before that from rows, and `copy_text`
+    before `stage_rows`)."""
+    if hasattr(store, "encode_results"):
+        return store.encode_results(batch.result_columns(*results)).data
     if hasattr(batch, "result_columns"):
         return store.stage_columns(batch.result_columns(*results)).copy_text
     rows = batch.result_rows(*results)

@@ -149,7 +149,7 @@ def result_columns(
 ) -> list[list[object]]:
     """The batch's rows of `results`, column by column in RESULT_COLUMNS order.
 
-    Columns rather than rows: the writer formats COPY text a column at a time, and most columns
+    Columns rather than rows: the writer encodes COPY data a column at a time, and most columns
     are one attribute of every post, gathered without a Python call per post.
     """
     posts, envelopes = _each("post", accepted), _each("envelope", accepted)

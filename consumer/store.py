@@ -6,9 +6,6 @@ import contextlib
 import io
 import logging
 from collections.abc import Sequence
-from datetime import datetime
-from functools import lru_cache
-from typing import Any, NamedTuple
 
 import psycopg2
 import psycopg2.errors
@@ -17,6 +14,7 @@ from psycopg2.extensions import parse_dsn
 from psycopg2.extras import execute_values
 
 from consumer.batch import DEAD_LETTER_COLUMNS, RESULT_COLUMNS
+from consumer.binary_copy import EncodedRows, encode_columns
 
 logger = logging.getLogger(__name__)
 
@@ -24,9 +22,8 @@ logger = logging.getLogger(__name__)
 # into a temporary table and INSERT ... SELECT ... ON CONFLICT, which is kept for the batch
 # that COPY refuses because a post in it is already stored (a batch delivered again after a
 # crash or a rebalance). COPY is also a third of the client CPU of a multi-row INSERT
-# (execute_values), which adapts every value in Python. A column that holds one value in the
-# whole batch (the model version, the processing time, NULL authors, ...) is formatted once and
-# appended to every line.
+# (execute_values), which adapts every value in Python. The data is in COPY's binary format
+# (consumer.binary_copy): less CPU than the text format on both sides, and no escaping.
 _STAGE = "incoming_results"
 _COLUMNS = ", ".join(RESULT_COLUMNS)
 _CREATE_STAGE = (
@@ -36,8 +33,15 @@ _MERGE_STAGE = (
     f"WITH inserted AS (INSERT INTO results ({_COLUMNS}) SELECT {_COLUMNS} FROM {_STAGE} "
     "ON CONFLICT (post_id) DO NOTHING RETURNING 1) SELECT count(*) FROM inserted"
 )
-# Always formatted per row: with one row, every column holds a single value.
-_KEY_COLUMN = RESULT_COLUMNS.index("post_id")
+# The type of each column of `results` (schemas/migrations), in RESULT_COLUMNS order: binary
+# COPY sends each value in its column's own format.
+RESULT_COLUMN_TYPES: dict[str, str] = {
+    "post_id": "text", "text": "text", "label": "text", "positive_probability": "real",
+    "confidence": "real", "model_version": "text", "cached": "boolean", "author": "text",
+    "source": "text", "lang": "text", "metadata": "jsonb", "created_at": "timestamptz",
+    "produced_at": "timestamptz", "processed_at": "timestamptz", "kafka_topic": "text",
+    "kafka_partition": "integer", "kafka_offset": "bigint",
+}  # fmt: skip
 _INSERT_DEAD_LETTERS = (
     f"INSERT INTO dead_letters ({', '.join(DEAD_LETTER_COLUMNS)}) VALUES %s ON CONFLICT DO NOTHING"
 )
@@ -47,116 +51,31 @@ _KNOWN_DEAD_LETTERS = (
 )
 
 
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+def encode_results(columns: Sequence[Sequence[object]]) -> EncodedRows:
+    """Result columns (in RESULT_COLUMNS order) as binary COPY data."""
+    types = [RESULT_COLUMN_TYPES[name] for name in RESULT_COLUMNS]
+    return encode_columns(RESULT_COLUMNS, types, columns)
 
 
-def _needs_escape(text: str) -> bool:
-    # Four substring searches rather than one character class: over a batch's joined texts,
-    # 4 µs against 0.4 ms (the searches skip ahead; the expression tests every character).
-    return "\\" in text or "\t" in text or "\n" in text or "\r" in text
-
-
-@lru_cache(maxsize=4096)
-def _timestamp(value: datetime) -> str:
-    # isoformat() costs microseconds, and a batch shares processed_at and many produced_at.
-    return value.isoformat()
-
-
-def copy_field(value: object) -> str:
-    """One value in PostgreSQL's COPY text format (tab-separated, \\N for NULL)."""
-    if value is None:
-        return "\\N"
-    if isinstance(value, str):
-        return value.translate(_COPY_ESCAPES) if _needs_escape(value) else value
-    if isinstance(value, datetime):
-        return _timestamp(value)
-    return str(value)
-
-
-def _copy_column(values: Sequence[Any]) -> list[str]:
-    """A column's values in COPY text format.
-
-    A column holds one type (and maybe NULLs), so it is formatted without a Python call per
-    value: per-value dispatch took as long as the rest of the writer's work.
-    """
-    kinds = set(map(type, values))
-    if kinds == {datetime}:
-        return list(map(_timestamp, values))
-    if len(kinds) == 1 and not kinds & {str, type(None)}:  # numbers, booleans
-        return list(map(str, values))
-    if kinds == {str} and not _needs_escape("".join(values)):
-        return list(values)
-    if kinds <= {str, type(None)}:
-        return [
-            "\\N"
-            if value is None
-            else value.translate(_COPY_ESCAPES)
-            if _needs_escape(value)
-            else value
-            for value in values
-        ]
-    return list(map(copy_field, values))
-
-
-def copy_text(rows: Sequence[Sequence[object]]) -> str:
-    return copy_columns(list(zip(*rows, strict=True)))
-
-
-def copy_columns(columns: Sequence[Sequence[object]], line_end: str = "\n") -> str:
-    """Rows in COPY text format, given column by column; `line_end` ends each line."""
-    formatted = [_copy_column(column) for column in columns]
-    lines = line_end.join(map("\t".join, zip(*formatted, strict=True)))
-    return lines + line_end if lines else ""
-
-
-def single_value_columns(columns: Sequence[Sequence[object]]) -> dict[int, object]:
-    """Index -> value of each column (but the key) whose values are all the same."""
-    return {
-        index: column[0]
-        for index, column in enumerate(columns)
-        if index != _KEY_COLUMN and column and column.count(column[0]) == len(column)
-    }
-
-
-class StagedRows(NamedTuple):
-    """A batch of result rows in COPY text format, in the column order `columns`: the columns
-    that vary first, then the single-valued ones, whose values end every line alike."""
-
-    columns: list[str]
-    copy_text: str
-
-
-def stage_columns(columns: Sequence[Sequence[object]]) -> StagedRows:
-    """Result columns (in RESULT_COLUMNS order) as COPY text."""
-    single = single_value_columns(columns)
-    varying = [index for index in range(len(columns)) if index not in single]
-    line_end = "".join("\t" + copy_field(value) for value in single.values()) + "\n"
-    return StagedRows(
-        columns=[RESULT_COLUMNS[index] for index in [*varying, *single]],
-        copy_text=copy_columns([columns[index] for index in varying], line_end),
-    )
-
-
-# psycopg2 reads the COPY data in pieces of this size. Bytes in a few large pieces: a batch's
-# text read 8 kB at a time, each piece encoded on its own, took a fifth more of the writer's CPU.
+# psycopg2 reads the COPY data in pieces of this size: a batch in one or a few pieces.
 _COPY_READ_BYTES = 1 << 20
 
 
-def _copy_into(cursor: psycopg2.extensions.cursor, table: str, staged: StagedRows) -> None:
-    data = io.BytesIO(staged.copy_text.encode())
-    cursor.copy_from(data, table, columns=staged.columns, size=_COPY_READ_BYTES)
+def _copy_into(cursor: psycopg2.extensions.cursor, table: str, rows: EncodedRows) -> None:
+    statement = f"COPY {table} ({', '.join(rows.columns)}) FROM STDIN WITH (FORMAT binary)"
+    cursor.copy_expert(statement, io.BytesIO(rows.data), size=_COPY_READ_BYTES)
 
 
-def _copy(cursor: psycopg2.extensions.cursor, staged: StagedRows) -> int:
+def _copy(cursor: psycopg2.extensions.cursor, rows: EncodedRows) -> int:
     """COPY into the table itself; raises UniqueViolation if a post is stored already."""
-    _copy_into(cursor, "results", staged)
+    _copy_into(cursor, "results", rows)
     return int(cursor.rowcount)
 
 
-def _merge(cursor: psycopg2.extensions.cursor, staged: StagedRows) -> int:
+def _merge(cursor: psycopg2.extensions.cursor, rows: EncodedRows) -> int:
     """COPY into a temporary table, then insert the posts not stored yet; returns how many."""
     cursor.execute(_CREATE_STAGE)
-    _copy_into(cursor, _STAGE, staged)
+    _copy_into(cursor, _STAGE, rows)
     cursor.execute(_MERGE_STAGE)
     (inserted,) = cursor.fetchone()  # type: ignore[misc]
     return int(inserted)
@@ -215,31 +134,31 @@ class ResultStore:
 
         `results` holds the results column by column, in RESULT_COLUMNS order ([] for none).
         """
-        staged = stage_columns(results) if results and results[0] else None
-        if staged is None and not dead_letters:
+        encoded = encode_results(results) if results and results[0] else None
+        if encoded is None and not dead_letters:
             return 0
         try:
             try:
-                return self._transaction(staged, dead_letters, all_new=True)
+                return self._transaction(encoded, dead_letters, all_new=True)
             except psycopg2.errors.UniqueViolation:
                 # A post of the batch is stored already: the batch came again after a crash or
                 # a rebalance. The transaction was rolled back; merge the batch instead.
-                return self._transaction(staged, dead_letters, all_new=False)
+                return self._transaction(encoded, dead_letters, all_new=False)
         except psycopg2.Error as error:
             self.close()
             raise StoreUnavailable(f"database write failed: {error}".strip()) from error
 
     def _transaction(
         self,
-        staged: StagedRows | None,
+        encoded: EncodedRows | None,
         dead_letters: Sequence[tuple[object, ...]],
         all_new: bool,
     ) -> int:
         connection = self._connect()
         with connection, connection.cursor() as cursor:
             inserted = 0
-            if staged is not None:
-                inserted = _copy(cursor, staged) if all_new else _merge(cursor, staged)
+            if encoded is not None:
+                inserted = _copy(cursor, encoded) if all_new else _merge(cursor, encoded)
             if dead_letters:
                 execute_values(cursor, _INSERT_DEAD_LETTERS, dead_letters)
         return inserted

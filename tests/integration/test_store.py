@@ -9,7 +9,7 @@ import pytest
 from psycopg2.extensions import make_dsn
 
 from consumer.batch import RESULT_COLUMNS
-from consumer.store import ResultStore, StoreUnavailable
+from consumer.store import RESULT_COLUMN_TYPES, ResultStore, StoreUnavailable
 
 HOSTILE_TEXTS = [
     "tab\there",
@@ -72,6 +72,24 @@ def test_values_round_trip_exactly(
         assert abs(got.pop("positive_probability") - want.pop("positive_probability")) < 1e-6
         assert got == want
     store.close()
+
+
+def test_the_writer_knows_every_column_type_of_the_table(
+    database_factory: Callable[..., str],
+) -> None:
+    # Binary COPY sends each value in its column's format: a type changed by a migration but
+    # not in RESULT_COLUMN_TYPES would be refused, or read as something else.
+    dsn = database_factory()
+    with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute"
+            " WHERE attrelid = 'results'::regclass AND attnum > 0 AND NOT attisdropped"
+        )
+        table = dict(cursor.fetchall())
+    connection.close()
+    short = {"timestamp with time zone": "timestamptz"}
+    types = {name: short.get(pg_type, pg_type) for name, pg_type in table.items()}
+    assert {name: types[name] for name in RESULT_COLUMNS} == RESULT_COLUMN_TYPES
 
 
 def test_rewriting_a_batch_adds_nothing_and_reports_only_new_rows(

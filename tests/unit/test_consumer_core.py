@@ -33,7 +33,6 @@ from consumer.cache import (
 from consumer.classify import CachedClassifier
 from consumer.http import MAX_PREDICT_TEXTS, PredictError, parse_predict_body
 from consumer.metrics import LATENCY_BUCKETS, BatchHistogram, Metrics
-from consumer.store import copy_field, copy_text, single_value_columns, stage_columns
 from inference import Prediction
 from schemas.messages import MAX_POST_BYTES, DeadLetterReason
 
@@ -290,58 +289,3 @@ def test_batch_histogram_exposes_what_a_histogram_fed_one_by_one_exposes() -> No
 
     assert samples(batch_registry) == samples(reference_registry)
     assert samples(batch_registry)[("latency_seconds_count", "")] == len(values)
-
-
-def test_copy_text_escapes_what_the_copy_format_reserves() -> None:
-    row = (
-        "a\tb",
-        "line\nbreak\r",
-        "back\\slash",
-        None,
-        True,
-        0.5,
-        7,
-        datetime(2026, 1, 2, tzinfo=UTC),
-    )
-    assert copy_text([row]) == (
-        "a\\tb\tline\\nbreak\\r\tback\\\\slash\t\\N\tTrue\t0.5\t7\t2026-01-02T00:00:00+00:00\n"
-    )
-
-
-def test_copy_text_formats_each_column_as_its_values_one_by_one() -> None:
-    when = datetime(2026, 1, 2, tzinfo=UTC)
-    rows = [
-        ("plain", "tab\there", None, 0.25, 1, True, when, None, "x"),
-        ("plain", "no specials", "author", 1.0, 2, False, when, when, 3),
-        ("plain", "back\\slash", None, 0.5, 3, True, when, None, None),
-    ]
-    expected = "".join("\t".join(map(copy_field, row)) + "\n" for row in rows)
-    assert copy_text(rows) == expected
-    assert copy_text(rows[1:2]) == "".join("\t".join(map(copy_field, rows[1])) + "\n")
-    assert copy_text([]) == ""
-
-
-def test_single_value_columns_are_found_but_never_the_key() -> None:
-    when = datetime(2026, 1, 2, tzinfo=UTC)
-    columns = [("a", "b"), ("same", "same"), (None, None), (0.5, 0.25), (when, when), (3, 3)]
-    assert single_value_columns(columns) == {1: "same", 2: None, 4: when, 5: 3}
-    # With one row every column is single-valued; the key is still copied.
-    assert 0 not in single_value_columns([("only",), (1,)])
-
-
-def test_staged_columns_format_single_valued_columns_once_at_the_end_of_each_line() -> None:
-    when = datetime(2026, 1, 2, tzinfo=UTC)
-    base = dict.fromkeys(RESULT_COLUMNS)
-    rows = [
-        tuple({**base, "post_id": post_id, "text": text, "model_version": "v1",
-               "processed_at": when}.values())
-        for post_id, text in (("a", "one\ttab"), ("b", "two"))
-    ]  # fmt: skip
-    staged = stage_columns(list(zip(*rows, strict=True)))
-    assert staged.columns[:2] == ["post_id", "text"]
-    assert sorted(staged.columns) == sorted(RESULT_COLUMNS)
-    first = dict(zip(RESULT_COLUMNS, rows[0], strict=True))
-    tail = "\t".join(copy_field(first[column]) for column in staged.columns[2:])
-    assert staged.copy_text == f"a\tone\\ttab\t{tail}\nb\ttwo\t{tail}\n"
-    # One row: every column but the key is single-valued.
-    assert stage_columns(list(zip(*rows[:1], strict=True))).columns[0] == "post_id"
