@@ -120,10 +120,7 @@ def _few_distinct(values: Sequence[object]) -> bool:
 
 def _fixed_fields(values: Sequence[object], pg_type: str) -> np.ndarray:
     dtype, convert = _FIXED_TYPES[pg_type]
-    if convert is not None:  # a batch holds few distinct timestamps
-        converted = {value: convert(value) for value in set(values)}
-        values = list(map(converted.__getitem__, values))
-    numbers = np.asarray(values, dtype)
+    numbers = np.asarray(list(map(convert, values)) if convert else values, dtype)
     size = numbers.itemsize
     block = np.empty((len(values), 4 + size), np.uint8)
     block[:, :4] = np.frombuffer(struct.pack(">i", size), np.uint8)
