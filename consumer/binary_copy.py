@@ -141,5 +141,6 @@ def _text_fields(values: Sequence[object], prefix: bytes) -> list[list[bytes]]:
 def _row_heads(field_count: int, blocks: list[np.ndarray], rows: int) -> list[bytes]:
     """Per row: the field count, then the fixed-size fields, as one piece."""
     count = np.broadcast_to(np.frombuffer(struct.pack(">h", field_count), np.uint8), (rows, 2))
+    # C order for the view below: with no block, concatenate may return the count column-major.
     heads = np.ascontiguousarray(np.concatenate([count, *blocks], axis=1))
     return heads.view(f"V{heads.shape[1]}").ravel().tolist()

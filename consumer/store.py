@@ -42,6 +42,7 @@ RESULT_COLUMN_TYPES: dict[str, str] = {
     "produced_at": "timestamptz", "processed_at": "timestamptz", "kafka_topic": "text",
     "kafka_partition": "integer", "kafka_offset": "bigint",
 }  # fmt: skip
+_RESULT_TYPES = [RESULT_COLUMN_TYPES[name] for name in RESULT_COLUMNS]
 _INSERT_DEAD_LETTERS = (
     f"INSERT INTO dead_letters ({', '.join(DEAD_LETTER_COLUMNS)}) VALUES %s ON CONFLICT DO NOTHING"
 )
@@ -53,8 +54,7 @@ _KNOWN_DEAD_LETTERS = (
 
 def encode_results(columns: Sequence[Sequence[object]]) -> EncodedRows:
     """Result columns (in RESULT_COLUMNS order) as binary COPY data."""
-    types = [RESULT_COLUMN_TYPES[name] for name in RESULT_COLUMNS]
-    return encode_columns(RESULT_COLUMNS, types, columns)
+    return encode_columns(RESULT_COLUMNS, _RESULT_TYPES, columns)
 
 
 # psycopg2 reads the COPY data in pieces of this size: a batch in one or a few pieces.
