@@ -36,8 +36,13 @@ _INVISIBLE = {"Mn", "Cf", "Me"}
 
 
 @cache
-def _repeat_re(max_repeat: int) -> re.Pattern[str]:
-    return re.compile(rf"(.)\1{{{max_repeat},}}")
+def _repeat_res(max_repeat: int) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """A test for a run of more than max_repeat characters, and the runs to shorten.
+
+    The test spells its back-references out: `(.)\\1\\1` searched a word in half the time of
+    `(.)\\1{2}`.
+    """
+    return re.compile("(.)" + r"\1" * max_repeat), re.compile(rf"(.)\1{{{max_repeat},}}")
 
 
 def _is_invisible(token: str) -> bool:
@@ -74,11 +79,11 @@ def _case_and_repeat(token: str, config: CleaningConfig) -> str:
     if config.lowercase:
         token = token.lower()
     if config.max_repeat:
-        repeat = _repeat_re(config.max_repeat)
+        has_run, runs = _repeat_res(config.max_repeat)
         # Most tokens have no run to shorten, and a search costs a quarter of a sub that finds
         # nothing (which still prepares its replacement template).
-        if repeat.search(token):
-            token = repeat.sub(r"\1" * config.max_repeat, token)
+        if has_run.search(token):
+            token = runs.sub(r"\1" * config.max_repeat, token)
     return token
 
 

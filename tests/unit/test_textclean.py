@@ -44,6 +44,8 @@ def test_lowercase_keeps_emoticons() -> None:
 def test_repeated_characters_are_capped() -> None:
     assert clean_tokens("sooooo goooood", DEFAULT) == ["soo", "good"]
     assert clean_tokens("sooooo", CleaningConfig(max_repeat=0)) == ["sooooo"]
+    for cap, expected in [(1, "so yes"), (3, "sooo yesss"), (4, "soooo yesss")]:
+        assert clean_text("sooooo yesss", CleaningConfig(max_repeat=cap)) == expected
 
 
 def test_html_tags_and_entities() -> None:

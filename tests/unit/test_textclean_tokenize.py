@@ -36,6 +36,10 @@ SAMPLES = [
     "unknown &foo; entities &#x41; &a\x1cb; dropped",
     "x@8ball @o8 @O8 @8 8)",
     "4    spaces and !!!!    runs ....    ",
+    # Runs the tokenizer cuts to three, in ASCII and not: letters and digits of any script stay.
+    "caf\u00e9!!!!! \u00bf\u00bf\u00bf\u00bf \u00e9\u00e9\u00e9\u00e9",
+    "\u2019\u2019\u2019\u2019x \u0661\u0661\u0661\u0661 \u00e9....",
+    "me &amp; you!!!!! ____ 0000 aaaa ????",
     "no\u00a0break\u00a0spaces\u2003em space",
     "dork....nighty airport......heading ...and France..got it..com",
     "loud...don't well-...ok me..you!!",
