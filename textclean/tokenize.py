@@ -133,8 +133,8 @@ def _runs_shortened(part: str) -> str:
 
 
 def _hang_shortened(text: str) -> str:
-    # The replacement is a function: a template (r"\1\1\1") is parsed again on every call,
-    # 2-3 µs a part, against 0.7 µs for this in the standard engine.
+    # The replacement is a function: a template (r"\1\1\1") is parsed again on every call. A
+    # part with a run took 2.6-2.8 µs with the template in `regex`, 0.7 this way in `re`.
     if text.isascii():
         return _ASCII_HANG.sub(_three_of, text)
     return _HANG.sub(_three_of, text, concurrent=False)
